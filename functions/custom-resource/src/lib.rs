@@ -1,0 +1,106 @@
+//! The CloudFormation custom-resource protocol, owned in one place so that no function can
+//! forget to answer CloudFormation.
+//!
+//! # The contract
+//!
+//! Every invocation ends with **exactly one** response PUT to the event's `ResponseURL`,
+//! before the deadline, whatever happens:
+//!
+//! 1. **One response, always.** A resource implements [`CustomResource`] (create, update,
+//!    delete over typed properties) and [`run`] drives it:
+//!    - success: SUCCESS with the returned physical id, `Data` and `NoEcho`;
+//!    - a returned error: FAILED, its `Display` as the `Reason`;
+//!    - a panic: FAILED ("internal error …"), the detail only in the log;
+//!    - the deadline: FAILED ("timed out after N s …") with time left for the PUT. The deadline
+//!      is the earlier of the Lambda deadline and `ServiceTimeout` (read at the top of the
+//!      event and in `ResourceProperties`, counted from the start of the invocation);
+//!    - an event that is not a valid request but has a usable `ResponseURL`: FAILED saying what
+//!      is wrong. Without one, an error to Lambda and a log line.
+//!
+//!    The event is taken as raw JSON and parsed here: with a typed event, lambda_runtime would
+//!    never call the handler for a malformed one, and the stack would wait an hour.
+//! 2. **Properties** are typed structs ([`properties`]): strings accepted for numbers and
+//!    booleans, unknown keys refused with the known ones listed (`ServiceToken` and
+//!    `ServiceTimeout` always allowed), and every problem a FAILED `Reason` naming the property.
+//! 3. **Physical ids.** A failed Create answers with an id derived from the request
+//!    ([`response::failed_create_id`]); the Delete CloudFormation then sends succeeds at once.
+//!    A Delete for an id the resource never issues ([`CustomResource::issued`]) succeeds too.
+//!    Update keeps the id unless the resource returns a new one (a replacement).
+//! 4. **The body** ([`Response`]) always has a string `Reason` and fits in 4096 bytes: control
+//!    characters stripped, a long `Reason` cut keeping head and tail, oversized `Data` turned
+//!    into FAILED naming the keys.
+//! 5. **The PUT** has an empty `Content-Type` and a `Content-Length` (never chunked), connect
+//!    and total timeouts, and retries on connection errors and 5xx with backoff and jitter up
+//!    to the deadline; only a 2xx counts.
+//! 6. **Logs** ([`init_tracing`]): one line per invocation; never the `ResponseURL`'s query
+//!    string ([`ResponseUrl`] prints only its host) and never a secret ([`Secret`] prints `***`).
+//! 7. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
+//!    nothing); an error only when delivery failed, so Lambda delivers the event again.
+//!
+//! # Layout
+//!
+//! - [`runner`]: the [`CustomResource`] trait, [`Outcome`], [`run`] and the deadline logic.
+//! - [`request`]: the event, parsed by hand, and the typed [`Request`] a resource sees.
+//! - [`properties`]: property parsing and the serde helpers in [`properties::de`].
+//! - [`response`]: the response body, its size limit, the physical ids chosen here.
+//! - `deliver`: the PUT; [`http`]: the TLS client set-up every function shares.
+//! - [`secret`], [`response_url`]: types that will not print what they hold.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use custom_resource::{CustomResource, Outcome, Request};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+//! struct Props {
+//!     name: String,
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum Error {}
+//!
+//! struct Greeting;
+//!
+//! impl CustomResource for Greeting {
+//!     type Properties = Props;
+//!     type Error = Error;
+//!
+//!     async fn create(&self, req: &Request<Props>) -> Result<Outcome, Error> {
+//!         Ok(Outcome::new(format!("greeting-{}", req.properties.name)).with("Text", "hello"))
+//!     }
+//!     async fn update(&self, req: &Request<Props>) -> Result<Outcome, Error> {
+//!         self.create(req).await
+//!     }
+//!     async fn delete(&self, _req: &Request<Props>) -> Result<(), Error> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), lambda_runtime::Error> {
+//!     custom_resource::init_tracing();
+//!     custom_resource::run(Greeting).await
+//! }
+//! ```
+
+mod deliver;
+mod error;
+pub mod http;
+mod logging;
+pub mod properties;
+pub mod request;
+pub mod response;
+pub mod response_url;
+pub mod runner;
+pub mod secret;
+
+pub use error::Error;
+pub use logging::init_tracing;
+pub use properties::PropertyError;
+pub use request::{Request, RequestType};
+pub use response::{Response, Status};
+pub use response_url::ResponseUrl;
+pub use runner::{CustomResource, Outcome, Runner, run};
+pub use secret::Secret;

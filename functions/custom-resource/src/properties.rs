@@ -1,0 +1,469 @@
+//! Typed `ResourceProperties`: parsing with reasons that name the property, and serde
+//! helpers for the strings CloudFormation sends in place of numbers and booleans.
+//!
+//! A resource's property struct uses `#[serde(rename_all = "PascalCase", deny_unknown_fields)]`
+//! and the helpers in [`de`]:
+//!
+//! ```
+//! use custom_resource::properties::{self, de};
+//! use serde::Deserialize;
+//!
+//! #[derive(Debug, Deserialize)]
+//! #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+//! struct Props {
+//!     name: String,
+//!     #[serde(default, deserialize_with = "de::opt_number")]
+//!     length: Option<u32>,
+//!     #[serde(default, deserialize_with = "de::boolean")]
+//!     enabled: bool,
+//! }
+//!
+//! // CloudFormation delivers `Length: 5` and `Enabled: true` as strings.
+//! let raw = serde_json::json!({"ServiceToken": "arn:…", "Name": "a", "Length": "5", "Enabled": "true"});
+//! let props: Props = properties::parse(&raw).unwrap();
+//! assert_eq!((props.length, props.enabled), (Some(5), true));
+//!
+//! let err = properties::parse::<Props>(&serde_json::json!({"Name": "a", "Lenght": 5})).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "unknown property `Lenght`; expected one of `Name`, `Length`, `Enabled`"
+//! );
+//! ```
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Keys CloudFormation adds to every custom resource's properties; always accepted.
+pub const RESERVED_KEYS: [&str; 2] = ["ServiceToken", "ServiceTimeout"];
+
+/// A property that is missing, unknown, or not what the resource expects.
+///
+/// Its `Display` is the `Reason` CloudFormation shows: it names the property (as a path such
+/// as `Keys.password.Length`) and says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PropertyError {
+    path: String,
+    message: String,
+}
+
+impl PropertyError {
+    /// A problem with the property at `path` (`Keys.password.Length`; empty for the whole
+    /// properties object). `message` says what was expected.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The property's path, empty for the properties object itself.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl fmt::Display for PropertyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "property `{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Parses `ResourceProperties` into `P`, ignoring [`RESERVED_KEYS`] at the top level.
+///
+/// # Errors
+///
+/// A [`PropertyError`] naming the property and what it expects: a missing required property,
+/// an unknown one (with the list of known ones), or a value of the wrong kind.
+pub fn parse<P: DeserializeOwned>(properties: &Value) -> Result<P, PropertyError> {
+    let value = match properties {
+        Value::Object(map) => {
+            let mut map = map.clone();
+            for key in RESERVED_KEYS {
+                map.remove(key);
+            }
+            Value::Object(map)
+        }
+        Value::Null => Value::Object(serde_json::Map::new()),
+        other => {
+            return Err(PropertyError::new(
+                "",
+                format!(
+                    "`ResourceProperties` must be a JSON object of properties, got {}",
+                    describe(other)
+                ),
+            ));
+        }
+    };
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let mut segments: Vec<String> = err
+            .path()
+            .iter()
+            .map(|segment| match segment {
+                serde_path_to_error::Segment::Seq { index } => format!("[{index}]"),
+                other => other.to_string(),
+            })
+            .collect();
+        let inner = err.into_inner().to_string();
+        // For an unknown key the path ends at the key itself; the reason names the key and
+        // the place it was found in.
+        if inner.starts_with("unknown field ") {
+            segments.pop();
+        }
+        explain(&join(&segments), &inner)
+    })
+}
+
+fn join(segments: &[String]) -> String {
+    let mut path = String::new();
+    for segment in segments {
+        if !path.is_empty() && !segment.starts_with('[') {
+            path.push('.');
+        }
+        path.push_str(segment);
+    }
+    path
+}
+
+/// Rewrites serde's wording into a `Reason` a template author can act on.
+fn explain(path: &str, message: &str) -> PropertyError {
+    let within = path.to_owned();
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        let field = rest.trim();
+        return if within.is_empty() {
+            PropertyError::new("", format!("missing required property {field}"))
+        } else {
+            PropertyError::new(within, format!("missing required key {field}"))
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        // serde: "unknown field `X`, expected one of `A`, `B`" or "…, there are no fields"
+        let (field, expected) = rest.split_once(", ").unwrap_or((rest, ""));
+        let expected = expected.replace("there are no fields", "no keys are allowed here");
+        let msg = if expected.is_empty() {
+            format!("unknown property {field}")
+        } else {
+            format!("unknown property {field}; {expected}")
+        };
+        return if within.is_empty() {
+            PropertyError::new("", msg)
+        } else {
+            PropertyError::new(within, msg.replacen("unknown property", "unknown key", 1))
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let (value, expected) = rest.split_once(", ").unwrap_or((rest, ""));
+        return PropertyError::new(within, format!("unknown value {value}; {expected}"));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        // serde: "invalid type: string \"abc\", expected u32"
+        let (got, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "another type"));
+        return PropertyError::new(within, format!("expected {expected}, got {}", shorten(got)));
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        let (got, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "another value"));
+        return PropertyError::new(within, format!("expected {expected}, got {}", shorten(got)));
+    }
+    PropertyError::new(within, message)
+}
+
+/// Keeps a quoted value in a reason short.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    if text.chars().count() <= MAX {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(MAX).collect();
+    format!("{head}…")
+}
+
+/// A JSON value's kind and a short rendering of it, for reasons.
+pub(crate) fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean `{b}`"),
+        Value::Number(n) => format!("the number `{n}`"),
+        Value::String(s) => format!("the string `{}`", shorten(s)),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// Serde helpers for properties: CloudFormation turns every number and boolean in a template
+/// into a string, so these accept both `5` and `"5"`, `true` and `"true"`.
+///
+/// Use them with `#[serde(deserialize_with = "…")]`; give optional properties
+/// `#[serde(default)]` as well.
+pub mod de {
+    use std::fmt;
+    use std::marker::PhantomData;
+    use std::str::FromStr;
+
+    use serde::de::{self, Deserializer, Visitor};
+
+    /// Number types the helpers can read, with the words a reason uses for them.
+    pub trait Number: FromStr + Copy {
+        /// What a reason says was expected: "a whole number from 0 to 255".
+        fn expected() -> String;
+    }
+
+    macro_rules! whole {
+        ($($t:ty),*) => {$(
+            impl Number for $t {
+                fn expected() -> String {
+                    format!("a whole number from {} to {}", <$t>::MIN, <$t>::MAX)
+                }
+            }
+        )*};
+    }
+    whole!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+    impl Number for f64 {
+        fn expected() -> String {
+            "a number".into()
+        }
+    }
+
+    struct NumberVisitor<T>(PhantomData<T>);
+
+    impl<T: Number> NumberVisitor<T> {
+        fn parse<E: de::Error>(text: &str) -> Result<T, E> {
+            text.trim()
+                .parse::<T>()
+                .map_err(|_| E::custom(format!("expected {}, got `{text}`", T::expected())))
+        }
+    }
+
+    impl<T: Number> Visitor<'_> for NumberVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(&T::expected())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            Self::parse(&v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            Self::parse(&v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+            Self::parse(&v.to_string())
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            Self::parse(v)
+        }
+    }
+
+    /// A number given as a JSON number or as a string of one.
+    ///
+    /// # Errors
+    ///
+    /// "expected a whole number from 0 to 4294967295, got `abc`" and the like.
+    pub fn number<'de, D: Deserializer<'de>, T: Number>(d: D) -> Result<T, D::Error> {
+        d.deserialize_any(NumberVisitor(PhantomData))
+    }
+
+    /// An optional [`number`]; `null` reads as absent.
+    ///
+    /// # Errors
+    ///
+    /// As [`number`].
+    pub fn opt_number<'de, D: Deserializer<'de>, T: Number>(d: D) -> Result<Option<T>, D::Error> {
+        struct Opt<T>(PhantomData<T>);
+        impl<'de, T: Number> Visitor<'de> for Opt<T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&T::expected())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                number(d).map(Some)
+            }
+        }
+        d.deserialize_option(Opt(PhantomData))
+    }
+
+    struct BoolVisitor;
+
+    impl Visitor<'_> for BoolVisitor {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("`true` or `false`")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+            match v.trim() {
+                t if t.eq_ignore_ascii_case("true") => Ok(true),
+                f if f.eq_ignore_ascii_case("false") => Ok(false),
+                _ => Err(E::custom(format!("expected `true` or `false`, got `{v}`"))),
+            }
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+            Err(E::custom(format!("expected `true` or `false`, got `{v}`")))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+            Err(E::custom(format!("expected `true` or `false`, got `{v}`")))
+        }
+    }
+
+    /// A boolean given as `true`/`false` or as the strings `"true"`/`"false"` (any case).
+    ///
+    /// # Errors
+    ///
+    /// "expected `true` or `false`, got `yes`".
+    pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(BoolVisitor)
+    }
+
+    /// An optional [`boolean`]; `null` reads as absent.
+    ///
+    /// # Errors
+    ///
+    /// As [`boolean`].
+    pub fn opt_boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        struct Opt;
+        impl<'de> Visitor<'de> for Opt {
+            type Value = Option<bool>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`true` or `false`")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                boolean(d).map(Some)
+            }
+        }
+        d.deserialize_option(Opt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+    struct Spec {
+        #[serde(deserialize_with = "de::number")]
+        length: u32,
+        #[serde(default, deserialize_with = "de::opt_boolean")]
+        exclude_punctuation: Option<bool>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+    struct Props {
+        name: String,
+        #[serde(default, deserialize_with = "de::opt_number")]
+        count: Option<u16>,
+        #[serde(default, deserialize_with = "de::boolean")]
+        enabled: bool,
+        #[serde(default)]
+        keys: std::collections::BTreeMap<String, Spec>,
+        #[serde(default)]
+        mode: Mode,
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    enum Mode {
+        #[default]
+        Retain,
+        Delete,
+    }
+
+    #[test]
+    fn numbers_and_booleans_arrive_as_strings_or_natively() {
+        for raw in [
+            json!({"Name": "a", "Count": "5", "Enabled": "true"}),
+            json!({"Name": "a", "Count": 5, "Enabled": true}),
+            json!({"Name": "a", "Count": " 5 ", "Enabled": "TRUE"}),
+        ] {
+            let props: Props = parse(&raw).unwrap();
+            assert_eq!((props.count, props.enabled), (Some(5), true), "{raw}");
+        }
+        let props: Props = parse(&json!({"Name": "a", "Count": null})).unwrap();
+        assert_eq!((props.count, props.enabled), (None, false));
+    }
+
+    #[test]
+    fn reserved_keys_are_accepted_and_dropped() {
+        let raw = json!({"ServiceToken": "arn:aws:lambda:…", "ServiceTimeout": "120", "Name": "a"});
+        let props: Props = parse(&raw).unwrap();
+        assert_eq!(props.name, "a");
+    }
+
+    #[test]
+    fn reasons_name_the_property_and_what_it_expects() {
+        let cases = [
+            (json!({}), "missing required property `Name`"),
+            (
+                json!({"Name": "a", "Colour": 1}),
+                "unknown property `Colour`; expected one of `Name`, `Count`, `Enabled`, `Keys`, `Mode`",
+            ),
+            (
+                json!({"Name": "a", "Count": "abc"}),
+                "property `Count`: expected a whole number from 0 to 65535, got `abc`",
+            ),
+            (
+                json!({"Name": "a", "Count": 70000}),
+                "property `Count`: expected a whole number from 0 to 65535, got `70000`",
+            ),
+            (
+                json!({"Name": "a", "Enabled": "yes"}),
+                "property `Enabled`: expected `true` or `false`, got `yes`",
+            ),
+            (
+                json!({"Name": "a", "Keys": {"db": {"Length": "abc"}}}),
+                "property `Keys.db.Length`: expected a whole number from 0 to 4294967295, got `abc`",
+            ),
+            (
+                json!({"Name": "a", "Keys": {"db": {"Length": 5, "Size": 1}}}),
+                "property `Keys.db`: unknown key `Size`; expected `Length` or `ExcludePunctuation`",
+            ),
+            (
+                json!({"Name": "a", "Keys": {"db": {}}}),
+                "property `Keys.db`: missing required key `Length`",
+            ),
+            (
+                json!({"Name": "a", "Mode": "Destroy"}),
+                "property `Mode`: unknown value `Destroy`; expected `Retain` or `Delete`",
+            ),
+            (
+                json!({"Name": 5}),
+                "property `Name`: expected a string, got integer `5`",
+            ),
+            (
+                json!("{\"Name\": broken"),
+                "`ResourceProperties` must be a JSON object of properties, got the string `{\"Name\": broken`",
+            ),
+        ];
+        for (raw, reason) in cases {
+            let err = parse::<Props>(&raw).unwrap_err();
+            assert_eq!(err.to_string(), reason, "{raw}");
+        }
+    }
+}

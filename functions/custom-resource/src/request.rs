@@ -1,0 +1,351 @@
+//! The custom-resource request: parsed by hand from raw JSON, so that a malformed event is
+//! still answered, and handed to a resource with typed properties.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::properties::describe;
+use crate::response_url::ResponseUrl;
+
+/// What CloudFormation asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestType {
+    /// A new resource.
+    Create,
+    /// Changed properties, or a rollback to the previous ones.
+    Update,
+    /// Removal, including the rollback of a Create.
+    Delete,
+}
+
+impl fmt::Display for RequestType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Create => "Create",
+            Self::Update => "Update",
+            Self::Delete => "Delete",
+        })
+    }
+}
+
+/// A request handed to a resource, with its properties parsed into `P`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Request<P> {
+    /// Create, Update or Delete.
+    pub request_type: RequestType,
+    /// Unique per request; the same when CloudFormation or Lambda delivers it again.
+    pub request_id: String,
+    /// The stack's ARN.
+    pub stack_id: String,
+    /// The resource's name in the template.
+    pub logical_resource_id: String,
+    /// `Custom::…`.
+    pub resource_type: String,
+    /// The current physical id: set on Update and Delete, `None` on Create.
+    pub physical_resource_id: Option<String>,
+    /// The properties, parsed.
+    pub properties: P,
+    /// The previous properties on Update, when they still parse (a newer function may no
+    /// longer accept what an older one did; then this is `None` and the raw value is in
+    /// [`Request::old_properties_raw`]).
+    pub old_properties: Option<P>,
+    /// The previous properties on Update, as CloudFormation sent them.
+    pub old_properties_raw: Option<Value>,
+    /// When the resource must have finished: the earlier of the Lambda deadline and
+    /// `ServiceTimeout`, less the margin the library keeps to answer CloudFormation.
+    pub deadline: Instant,
+}
+
+impl<P> Request<P> {
+    /// The stack's name, from `StackId` (`arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`).
+    pub fn stack_name(&self) -> &str {
+        stack_name(&self.stack_id)
+    }
+
+    /// `<stack name>/<LogicalResourceId>`: stable across re-deliveries, replacements and
+    /// re-created stacks of the same name.
+    pub fn owner(&self) -> String {
+        format!("{}/{}", self.stack_name(), self.logical_resource_id)
+    }
+
+    /// Time left before [`Request::deadline`].
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The current physical id on Update and Delete; empty on Create.
+    pub fn physical_id(&self) -> &str {
+        self.physical_resource_id.as_deref().unwrap_or_default()
+    }
+}
+
+/// The stack name inside a `StackId`, or the whole text when it is not a stack ARN.
+pub fn stack_name(stack_id: &str) -> &str {
+    stack_id
+        .split_once(":stack/")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+        .filter(|name| !name.is_empty())
+        .unwrap_or(stack_id)
+}
+
+/// The fields of an event that identify it, kept even when the event is otherwise unusable,
+/// so a FAILED response can still reach the right resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub request_id: String,
+    pub stack_id: String,
+    pub logical_resource_id: String,
+    pub physical_resource_id: Option<String>,
+}
+
+/// A request whose envelope is valid; its properties are still raw JSON.
+#[derive(Debug, Clone)]
+pub(crate) struct Envelope {
+    pub request_type: RequestType,
+    pub response_url: ResponseUrl,
+    pub ids: Ids,
+    pub resource_type: String,
+    pub properties: Value,
+    pub old_properties: Option<Value>,
+    pub service_timeout: Option<Duration>,
+}
+
+/// Why an event was not a usable request.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    /// Where to send the FAILED response, if the event had a usable `ResponseURL`.
+    pub response_url: Result<ResponseUrl, String>,
+    pub ids: Ids,
+    pub problem: String,
+}
+
+/// Reads a custom-resource request from raw JSON, checking only what the protocol needs.
+pub(crate) fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
+    let Some(map) = event.as_object() else {
+        return Err(Box::new(Rejected {
+            response_url: Err("the event is not a JSON object".into()),
+            ids: Ids::default(),
+            problem: format!(
+                "the event is not a CloudFormation custom-resource request: expected a JSON object, got {}",
+                describe(event)
+            ),
+        }));
+    };
+    let response_url = match map.get("ResponseURL") {
+        Some(Value::String(text)) => ResponseUrl::parse(text).map_err(|e| e.to_string()),
+        Some(other) => Err(format!(
+            "`ResponseURL` must be a string, got {}",
+            describe(other)
+        )),
+        None => Err("the event has no `ResponseURL`".into()),
+    };
+    let ids = Ids {
+        request_id: text(map, "RequestId"),
+        stack_id: text(map, "StackId"),
+        logical_resource_id: text(map, "LogicalResourceId"),
+        physical_resource_id: map
+            .get("PhysicalResourceId")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned),
+    };
+    let reject = |problem: String| {
+        Box::new(Rejected {
+            response_url: response_url.clone(),
+            ids: ids.clone(),
+            problem,
+        })
+    };
+
+    let request_type = match map.get("RequestType") {
+        Some(Value::String(t)) if t == "Create" => RequestType::Create,
+        Some(Value::String(t)) if t == "Update" => RequestType::Update,
+        Some(Value::String(t)) if t == "Delete" => RequestType::Delete,
+        Some(other) => {
+            let got = other
+                .as_str()
+                .map_or_else(|| describe(other), |t| format!("`{t}`"));
+            return Err(reject(format!(
+                "unknown `RequestType` {got}; expected `Create`, `Update` or `Delete`"
+            )));
+        }
+        None => {
+            return Err(reject(
+                "the event has no `RequestType`; expected `Create`, `Update` or `Delete`".into(),
+            ));
+        }
+    };
+    let response_url = match &response_url {
+        Ok(url) => url.clone(),
+        Err(problem) => return Err(reject(problem.clone())),
+    };
+    for (field, value) in [
+        ("RequestId", &ids.request_id),
+        ("StackId", &ids.stack_id),
+        ("LogicalResourceId", &ids.logical_resource_id),
+    ] {
+        if value.is_empty() {
+            return Err(reject(format!(
+                "the {request_type} request has no `{field}`; CloudFormation always sends one"
+            )));
+        }
+    }
+    if request_type != RequestType::Create && ids.physical_resource_id.is_none() {
+        return Err(reject(format!(
+            "the {request_type} request has no `PhysicalResourceId`; CloudFormation always sends one on Update and Delete"
+        )));
+    }
+    let properties = match map.get("ResourceProperties") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(value @ Value::Object(_)) => value.clone(),
+        Some(other) => {
+            return Err(reject(format!(
+                "`ResourceProperties` must be a JSON object of properties, got {}",
+                describe(other)
+            )));
+        }
+    };
+    let old_properties = match (request_type, map.get("OldResourceProperties")) {
+        (RequestType::Update, None | Some(Value::Null)) => Some(Value::Object(Map::new())),
+        (RequestType::Update, Some(value @ Value::Object(_))) => Some(value.clone()),
+        (RequestType::Update, Some(other)) => {
+            return Err(reject(format!(
+                "`OldResourceProperties` must be a JSON object, got {}",
+                describe(other)
+            )));
+        }
+        _ => None,
+    };
+    let service_timeout = [map.get("ServiceTimeout"), properties.get("ServiceTimeout")]
+        .into_iter()
+        .flatten()
+        .filter_map(seconds)
+        .min();
+    Ok(Envelope {
+        request_type,
+        response_url,
+        ids,
+        resource_type: text(map, "ResourceType"),
+        properties,
+        old_properties,
+        service_timeout,
+    })
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> String {
+    map.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `ServiceTimeout` as CloudFormation sends it: a number or a string of seconds.
+fn seconds(value: &Value) -> Option<Duration> {
+    let secs = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(request_type: &str) -> Value {
+        json!({
+            "RequestType": request_type,
+            "ServiceToken": "arn:aws:lambda:eu-west-1:123456789012:function:f",
+            "ResponseURL": "https://cfn.s3.amazonaws.com/x?X-Amz-Signature=sig",
+            "StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/app-dev/1f2e3d4c",
+            "RequestId": "b3a2c1d0-0000-4000-8000-000000000000",
+            "LogicalResourceId": "Db",
+            "PhysicalResourceId": "postgres://h:5432/app",
+            "ResourceType": "Custom::Thing",
+            "ResourceProperties": {"ServiceToken": "arn:…", "Name": "a"},
+            "OldResourceProperties": {"ServiceToken": "arn:…", "Name": "b"}
+        })
+    }
+
+    #[test]
+    fn reads_a_valid_update() {
+        let env = parse_event(&event("Update")).unwrap();
+        assert_eq!(env.request_type, RequestType::Update);
+        assert_eq!(
+            env.ids.physical_resource_id.as_deref(),
+            Some("postgres://h:5432/app")
+        );
+        assert_eq!(env.old_properties.unwrap()["Name"], "b");
+        assert_eq!(env.service_timeout, None);
+    }
+
+    #[test]
+    fn service_timeout_is_read_at_the_top_and_in_the_properties() {
+        let mut e = event("Create");
+        e["ServiceTimeout"] = json!("300");
+        e["ResourceProperties"]["ServiceTimeout"] = json!(120);
+        assert_eq!(
+            parse_event(&e).unwrap().service_timeout,
+            Some(Duration::from_secs(120))
+        );
+        e["ResourceProperties"]["ServiceTimeout"] = json!("not a number");
+        assert_eq!(
+            parse_event(&e).unwrap().service_timeout,
+            Some(Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn rejections_explain_and_keep_what_identifies_the_request() {
+        let mut unknown = event("Upsert");
+        unknown["RequestType"] = json!("Upsert");
+        let r = parse_event(&unknown).unwrap_err();
+        assert_eq!(
+            r.problem,
+            "unknown `RequestType` `Upsert`; expected `Create`, `Update` or `Delete`"
+        );
+        assert!(r.response_url.is_ok());
+        assert_eq!(r.ids.logical_resource_id, "Db");
+
+        let mut delete = event("Delete");
+        delete.as_object_mut().unwrap().remove("PhysicalResourceId");
+        let r = parse_event(&delete).unwrap_err();
+        assert!(
+            r.problem.contains("no `PhysicalResourceId`"),
+            "{}",
+            r.problem
+        );
+
+        let mut props = event("Create");
+        props["ResourceProperties"] = json!("{not json");
+        let r = parse_event(&props).unwrap_err();
+        assert!(r.problem.contains("must be a JSON object"), "{}", r.problem);
+
+        let mut no_url = event("Create");
+        no_url.as_object_mut().unwrap().remove("ResponseURL");
+        assert!(parse_event(&no_url).unwrap_err().response_url.is_err());
+
+        let r = parse_event(&json!([1, 2])).unwrap_err();
+        assert!(
+            r.problem.contains("expected a JSON object, got a list"),
+            "{}",
+            r.problem
+        );
+    }
+
+    #[test]
+    fn stack_name_comes_from_the_stack_arn() {
+        assert_eq!(
+            stack_name("arn:aws:cloudformation:eu-west-1:1:stack/app-dev/uuid"),
+            "app-dev"
+        );
+        assert_eq!(stack_name("not-an-arn"), "not-an-arn");
+    }
+}

@@ -1,0 +1,560 @@
+//! The runner: drives a [`CustomResource`] through one request and answers CloudFormation
+//! exactly once, whatever the resource does.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::deliver;
+use crate::properties;
+use crate::request::{Envelope, Ids, Rejected, Request, RequestType, parse_event, stack_name};
+use crate::response::{MAX_PHYSICAL_ID_BYTES, Response, failed_create_id, is_failed_create_id};
+
+/// A custom resource: create, update and delete over typed properties.
+///
+/// The runner parses the properties, calls one of these, and turns what comes back (a value,
+/// an error, a panic, or nothing before the deadline) into the one response CloudFormation
+/// waits for. An error's `Display` becomes the `Reason` CloudFormation shows, so it must say
+/// what went wrong and how to fix it, and never carry a secret; its source chain goes only to
+/// the log.
+pub trait CustomResource: Send + Sync + 'static {
+    /// The resource's properties. Use `#[serde(rename_all = "PascalCase", deny_unknown_fields)]`
+    /// and the helpers in [`properties::de`].
+    type Properties: DeserializeOwned + Send + Sync + 'static;
+    /// The resource's error; its `Display` is the public `Reason`.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Creates the resource. Return [`Outcome::new`] with its physical id.
+    fn create(
+        &self,
+        request: &Request<Self::Properties>,
+    ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
+
+    /// Updates the resource, or replaces it by returning a new physical id (CloudFormation then
+    /// deletes the old one). Rollbacks arrive here too, with the old properties as the new.
+    fn update(
+        &self,
+        request: &Request<Self::Properties>,
+    ) -> impl Future<Output = Result<Outcome, Self::Error>> + Send;
+
+    /// Deletes the resource, or retains it, as its properties say.
+    fn delete(
+        &self,
+        request: &Request<Self::Properties>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Whether `physical_id` has the shape of an id this resource issues. A Delete for any
+    /// other id (CloudFormation invents one when a Create never answered) succeeds without
+    /// calling [`CustomResource::delete`].
+    fn issued(&self, physical_id: &str) -> bool {
+        let _ = physical_id;
+        true
+    }
+}
+
+/// What a successful create or update returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    physical_id: Option<String>,
+    data: Map<String, Value>,
+    no_echo: bool,
+}
+
+impl Outcome {
+    /// An outcome with this physical id (a new id on Update means a replacement).
+    pub fn new(physical_id: impl Into<String>) -> Self {
+        Self {
+            physical_id: Some(physical_id.into()),
+            ..Self::default()
+        }
+    }
+
+    /// An Update outcome that keeps the current physical id.
+    pub fn keep_id() -> Self {
+        Self::default()
+    }
+
+    /// Adds an attribute for `Fn::GetAtt`.
+    #[must_use]
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets all attributes at once.
+    #[must_use]
+    pub fn with_data(mut self, data: Map<String, Value>) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// Masks `Data` in CloudFormation's output.
+    #[must_use]
+    pub fn no_echo(mut self, no_echo: bool) -> Self {
+        self.no_echo = no_echo;
+        self
+    }
+
+    /// The physical id, if set.
+    pub fn physical_id(&self) -> Option<&str> {
+        self.physical_id.as_deref()
+    }
+
+    /// The attributes.
+    pub fn data(&self) -> &Map<String, Value> {
+        &self.data
+    }
+}
+
+/// Starts the Lambda runtime with `resource` behind the custom-resource protocol.
+///
+/// Call it from `main` once clients and pools are built (after [`crate::init_tracing`]).
+///
+/// # Errors
+///
+/// When the runtime itself stops (the Runtime API is gone).
+pub async fn run<R: CustomResource>(resource: R) -> Result<(), lambda_runtime::Error> {
+    let runner = Arc::new(Runner::new(resource)?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let runner = Arc::clone(&runner);
+        async move { runner.handle(event).await }
+    }))
+    .await
+}
+
+/// Drives one resource through requests. [`run`] builds one; tests may call
+/// [`Runner::handle_payload`] directly.
+pub struct Runner<R> {
+    resource: Arc<R>,
+    client: reqwest::Client,
+}
+
+/// The instants one invocation works against.
+#[derive(Debug, Clone, Copy)]
+struct Deadlines {
+    start: Instant,
+    /// The resource is stopped here, leaving time to answer.
+    soft: Instant,
+    /// The time kept between `soft` and the earlier of the two deadlines.
+    margin: Duration,
+}
+
+/// How long before the deadline the resource is stopped: a tenth of the time it has,
+/// at least half a second and at most five, but never more than half of it.
+fn margin(budget: Duration) -> Duration {
+    (budget / 10)
+        .clamp(Duration::from_millis(500), Duration::from_secs(5))
+        .min(budget / 2)
+}
+
+impl Deadlines {
+    fn new(start: Instant, lambda_left: Duration, service_timeout: Option<Duration>) -> Self {
+        let lambda = start + lambda_left;
+        let cloudformation = service_timeout.map_or(lambda, |t| start + t);
+        let earliest = lambda.min(cloudformation);
+        let budget = earliest.saturating_duration_since(start);
+        let margin = margin(budget);
+        Self {
+            start,
+            soft: earliest - margin,
+            margin,
+        }
+    }
+}
+
+/// What the resource's task came back with.
+enum Finished {
+    Done(Option<Outcome>),
+    Failed(String),
+}
+
+impl<R: CustomResource> Runner<R> {
+    /// A runner with the shared HTTP client set-up.
+    ///
+    /// # Errors
+    ///
+    /// When the HTTP client cannot be built.
+    pub fn new(resource: R) -> Result<Self, Error> {
+        let client = crate::http::client_builder()?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::HttpClient(e.without_url().to_string()))?;
+        Ok(Self {
+            resource: Arc::new(resource),
+            client,
+        })
+    }
+
+    /// Handles one invocation as lambda_runtime delivers it.
+    ///
+    /// # Errors
+    ///
+    /// Only when no response could be delivered, so that Lambda delivers the event again.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let lambda_left = match event.context.deadline {
+            0 => Duration::from_secs(900),
+            deadline => Duration::from_millis(deadline.saturating_sub(now_ms)),
+        };
+        self.handle_payload(event.payload, lambda_left).await
+    }
+
+    /// Handles one event with `lambda_left` until Lambda's deadline.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runner::handle`].
+    pub async fn handle_payload(
+        &self,
+        payload: Value,
+        lambda_left: Duration,
+    ) -> Result<Value, Diagnostic> {
+        let start = Instant::now();
+        let (envelope, response) = match parse_event(&payload) {
+            Ok(envelope) => {
+                let deadlines = Deadlines::new(start, lambda_left, envelope.service_timeout);
+                let response = self.respond(&envelope, deadlines).await;
+                (Ok(envelope), response)
+            }
+            Err(rejected) => {
+                let Rejected {
+                    response_url,
+                    ids,
+                    problem,
+                } = *rejected;
+                let Ok(url) = response_url else {
+                    let why = response_url.err().unwrap_or_default();
+                    tracing::error!(problem = %problem, response_url = %why, "cannot answer this event: no usable ResponseURL");
+                    return Err(Diagnostic {
+                        error_type: "InvalidEvent".into(),
+                        error_message: format!(
+                            "{problem} ({why}); nothing was sent to CloudFormation"
+                        ),
+                    });
+                };
+                let physical_id = ids
+                    .physical_resource_id
+                    .clone()
+                    .unwrap_or_else(|| failed_create_id(&ids.logical_resource_id, &ids.request_id));
+                tracing::warn!(problem = %problem, "answering an invalid event with FAILED");
+                let response = Response::failed(&ids, physical_id, problem);
+                (Err(url), response)
+            }
+        };
+        let (url, request_type, logical_id) = match &envelope {
+            Ok(e) => (
+                e.response_url.clone(),
+                e.request_type.to_string(),
+                e.ids.logical_resource_id.clone(),
+            ),
+            Err(url) => (
+                url.clone(),
+                "Invalid".to_owned(),
+                response.logical_resource_id.clone(),
+            ),
+        };
+        let status = response.status;
+        let physical_id = response.physical_resource_id.clone();
+        let body = response.into_body();
+        let reason = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v["Reason"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let delivered = deliver::put(&self.client, &url, body, start + lambda_left).await;
+        let duration_ms = start.elapsed().as_millis() as u64;
+        match delivered {
+            Ok(attempts) => {
+                tracing::info!(
+                    request_type,
+                    logical_id,
+                    physical_id,
+                    status = ?status,
+                    reason,
+                    duration_ms,
+                    attempts,
+                    response_host = url.host(),
+                    "answered CloudFormation"
+                );
+                Ok(json!({"Status": status, "PhysicalResourceId": physical_id, "Delivered": true}))
+            }
+            Err(err) => {
+                tracing::error!(
+                    request_type,
+                    logical_id,
+                    physical_id,
+                    status = ?status,
+                    duration_ms,
+                    error = %err,
+                    "could not answer CloudFormation; Lambda will deliver the event again"
+                );
+                Err(Diagnostic {
+                    error_type: "ResponseNotDelivered".into(),
+                    error_message: err.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Decides the response for a valid request, calling the resource where needed.
+    async fn respond(&self, envelope: &Envelope, deadlines: Deadlines) -> Response {
+        let ids = &envelope.ids;
+        let current = ids.physical_resource_id.clone().unwrap_or_default();
+        match envelope.request_type {
+            RequestType::Delete => {
+                if is_failed_create_id(&current) {
+                    tracing::info!(physical_id = %current, "Delete of a Create that failed: nothing to delete");
+                    return Response::success(ids, current, Map::new(), false);
+                }
+                if !self.resource.issued(&current) {
+                    tracing::warn!(physical_id = %current, "Delete of a physical id this function never issues (CloudFormation invents one when a Create went unanswered): nothing to delete");
+                    return Response::success(ids, current, Map::new(), false);
+                }
+                let properties = match properties::parse(&envelope.properties) {
+                    Ok(p) => p,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "Delete with properties this function cannot read: retaining, nothing deleted");
+                        return Response::success(ids, current, Map::new(), false);
+                    }
+                };
+                let request =
+                    self.request(envelope, RequestType::Delete, properties, None, deadlines);
+                match self.call(request, deadlines).await {
+                    Finished::Done(_) => Response::success(ids, current, Map::new(), false),
+                    Finished::Failed(reason) => Response::failed(ids, current, reason),
+                }
+            }
+            RequestType::Create => {
+                let failed_id = failed_create_id(&ids.logical_resource_id, &ids.request_id);
+                self.create(envelope, failed_id, deadlines).await
+            }
+            RequestType::Update if is_failed_create_id(&current) => {
+                // The resource never existed (its Create failed and the stack kept it, as with
+                // --disable-rollback): create it now; the new id makes CloudFormation delete the old one.
+                self.create(envelope, current, deadlines).await
+            }
+            RequestType::Update => {
+                let properties = match properties::parse(&envelope.properties) {
+                    Ok(p) => p,
+                    Err(err) => return Response::failed(ids, current, err.to_string()),
+                };
+                let old = envelope.old_properties.as_ref().and_then(|old| {
+                    properties::parse(old)
+                        .inspect_err(|err| tracing::warn!(error = %err, "the old properties no longer parse; the resource sees none"))
+                        .ok()
+                });
+                let request =
+                    self.request(envelope, RequestType::Update, properties, old, deadlines);
+                match self.call(request, deadlines).await {
+                    Finished::Done(outcome) => {
+                        let outcome = outcome.unwrap_or_default();
+                        let id = outcome
+                            .physical_id
+                            .clone()
+                            .unwrap_or_else(|| current.clone());
+                        self.success(ids, id, outcome, current)
+                    }
+                    Finished::Failed(reason) => Response::failed(ids, current, reason),
+                }
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        envelope: &Envelope,
+        failed_id: String,
+        deadlines: Deadlines,
+    ) -> Response {
+        let ids = &envelope.ids;
+        let properties = match properties::parse(&envelope.properties) {
+            Ok(p) => p,
+            Err(err) => return Response::failed(ids, failed_id, err.to_string()),
+        };
+        let request = self.request(envelope, RequestType::Create, properties, None, deadlines);
+        match self.call(request, deadlines).await {
+            Finished::Done(outcome) => {
+                let outcome = outcome.unwrap_or_default();
+                let id = outcome
+                    .physical_id
+                    .clone()
+                    .unwrap_or_else(|| default_physical_id(ids));
+                self.success(ids, id, outcome, failed_id)
+            }
+            Finished::Failed(reason) => Response::failed(ids, failed_id, reason),
+        }
+    }
+
+    fn success(&self, ids: &Ids, id: String, outcome: Outcome, fallback_id: String) -> Response {
+        if id.is_empty() || id.len() > MAX_PHYSICAL_ID_BYTES {
+            tracing::error!(
+                len = id.len(),
+                "the resource returned an unusable physical id"
+            );
+            return Response::failed(
+                ids,
+                fallback_id,
+                format!(
+                    "internal error: the resource returned a physical id of {} bytes; CloudFormation needs 1 to {MAX_PHYSICAL_ID_BYTES}",
+                    id.len()
+                ),
+            );
+        }
+        Response::success(ids, id, outcome.data, outcome.no_echo)
+    }
+
+    fn request(
+        &self,
+        envelope: &Envelope,
+        request_type: RequestType,
+        properties: R::Properties,
+        old_properties: Option<R::Properties>,
+        deadlines: Deadlines,
+    ) -> Request<R::Properties> {
+        Request {
+            request_type,
+            request_id: envelope.ids.request_id.clone(),
+            stack_id: envelope.ids.stack_id.clone(),
+            logical_resource_id: envelope.ids.logical_resource_id.clone(),
+            resource_type: envelope.resource_type.clone(),
+            physical_resource_id: match request_type {
+                RequestType::Create => None,
+                _ => envelope.ids.physical_resource_id.clone(),
+            },
+            properties,
+            old_properties,
+            old_properties_raw: envelope.old_properties.clone(),
+            deadline: deadlines.soft,
+        }
+    }
+
+    /// Runs the resource on its own task, so that neither a panic nor a hang can keep the
+    /// response from being sent.
+    async fn call(&self, request: Request<R::Properties>, deadlines: Deadlines) -> Finished {
+        let resource = Arc::clone(&self.resource);
+        let request_type = request.request_type;
+        let mut task = tokio::spawn(async move {
+            match request.request_type {
+                RequestType::Create => resource.create(&request).await.map(Some),
+                RequestType::Update => resource.update(&request).await.map(Some),
+                RequestType::Delete => resource.delete(&request).await.map(|()| None),
+            }
+        });
+        match tokio::time::timeout_at(deadlines.soft, &mut task).await {
+            Ok(Ok(Ok(outcome))) => Finished::Done(outcome),
+            Ok(Ok(Err(err))) => {
+                tracing::error!(error = %err, detail = %chain(&err), "the {request_type} failed");
+                Finished::Failed(err.to_string())
+            }
+            Ok(Err(join)) => {
+                let detail = if join.is_panic() {
+                    panic_message(join.into_panic())
+                } else {
+                    "the task was cancelled".into()
+                };
+                tracing::error!(panic = %detail, "internal error: the resource panicked during the {request_type}");
+                Finished::Failed(format!(
+                    "internal error while handling the {request_type}; the function's log has the detail. This is a bug in the function: please report it"
+                ))
+            }
+            Err(_) => {
+                task.abort();
+                let after = deadlines.soft.saturating_duration_since(deadlines.start);
+                tracing::error!(
+                    after_ms = after.as_millis() as u64,
+                    "the {request_type} did not finish before the deadline"
+                );
+                Finished::Failed(format!(
+                    "timed out after {:.1} s: the {request_type} did not finish before the deadline (the earlier of the function's Timeout and the resource's ServiceTimeout, less {:.1} s kept to answer CloudFormation). Raise the function's Timeout or the resource's ServiceTimeout, or find out why the work hangs",
+                    after.as_secs_f64(),
+                    deadlines.margin.as_secs_f64(),
+                ))
+            }
+        }
+    }
+}
+
+/// The physical id for a Create whose resource did not choose one: stable for the request.
+fn default_physical_id(ids: &Ids) -> String {
+    let digest = Sha256::digest(ids.request_id.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{hex}",
+        stack_name(&ids.stack_id),
+        ids.logical_resource_id
+    )
+}
+
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload
+            .downcast::<&'static str>()
+            .map_or_else(|_| "a panic without a message".into(), |s| (*s).to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn margins_leave_room_to_answer() {
+        assert_eq!(margin(Duration::from_secs(2)), Duration::from_millis(500));
+        assert_eq!(margin(Duration::from_secs(30)), Duration::from_secs(3));
+        assert_eq!(margin(Duration::from_secs(900)), Duration::from_secs(5));
+        assert_eq!(
+            margin(Duration::from_millis(600)),
+            Duration::from_millis(300)
+        );
+    }
+
+    #[test]
+    fn service_timeout_bounds_the_deadline() {
+        let start = Instant::now();
+        let d = Deadlines::new(
+            start,
+            Duration::from_secs(900),
+            Some(Duration::from_secs(60)),
+        );
+        assert_eq!(d.soft - start, Duration::from_secs(55));
+        let d = Deadlines::new(
+            start,
+            Duration::from_secs(20),
+            Some(Duration::from_secs(60)),
+        );
+        assert_eq!(d.soft - start, Duration::from_secs(18));
+    }
+
+    #[test]
+    fn default_ids_are_stable_per_request() {
+        let ids = Ids {
+            request_id: "r-1".into(),
+            stack_id: "arn:aws:cloudformation:eu-west-1:1:stack/app/uuid".into(),
+            logical_resource_id: "Thing".into(),
+            physical_resource_id: None,
+        };
+        let id = default_physical_id(&ids);
+        assert!(id.starts_with("app-Thing-"), "{id}");
+        assert_eq!(id, default_physical_id(&ids));
+    }
+}

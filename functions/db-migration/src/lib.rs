@@ -1,0 +1,1 @@
+//! `db-migration`: not written yet.

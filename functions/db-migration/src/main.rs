@@ -1,0 +1,3 @@
+//! The `db-migration` Lambda function: wiring only.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! `http-resource`: not written yet.

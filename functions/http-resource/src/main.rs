@@ -1,0 +1,3 @@
+//! The `http-resource` Lambda function: wiring only.
+
+fn main() {}

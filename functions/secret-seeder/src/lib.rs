@@ -1,0 +1,1 @@
+//! `secret-seeder`: not written yet.

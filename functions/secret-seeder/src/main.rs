@@ -1,0 +1,3 @@
+//! The `secret-seeder` Lambda function: wiring only.
+
+fn main() {}

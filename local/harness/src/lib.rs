@@ -1,0 +1,52 @@
+//! CloudFormation and Lambda on loopback, for tests and the local stage runner.
+//!
+//! - [`ResponseServer`]: the `ResponseURL` side of CloudFormation. It records every PUT
+//!   (headers and body), can refuse the first N with 500, and can serve HTTPS from a
+//!   [`TestCa`] that functions trust through `SSL_CERT_FILE`.
+//! - [`RuntimeApi`]: the Lambda Runtime API (2018-06-01) for one sandbox.
+//! - [`Lambda`]: a real function binary started like Lambda starts it, in one or more
+//!   sandboxes, fed events in order; each [`Invocation`] returns what CloudFormation received,
+//!   what Lambda was told, and the log lines the function printed meanwhile.
+//! - [`Moto`]: moto's AWS stand-ins (Secrets Manager) on a free port, for the real AWS SDK.
+//! - [`Stack`]: builds the events CloudFormation sends (Create, Update, Delete) with
+//!   `ResponseURL`s that point at the [`ResponseServer`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), harness::Error> {
+//! use harness::{Lambda, LambdaConfig, ResponseServer, Stack};
+//! use serde_json::json;
+//!
+//! let responses = ResponseServer::start().await?;
+//! let lambda = Lambda::start(LambdaConfig::new(harness::binary("example-resource")?)).await?;
+//! let stack = Stack::new("app-dev", &responses);
+//! let invocation = lambda.invoke(stack.create("Thing", "Custom::Example", json!({"Name": "a"}))).await?;
+//! assert_eq!(invocation.response()["Status"], "SUCCESS");
+//! # Ok(()) }
+//! ```
+
+mod binary;
+mod error;
+mod events;
+mod lambda;
+mod moto;
+mod responses;
+mod runtime_api;
+mod tls;
+
+pub use binary::{binary, target_dir};
+pub use error::Error;
+pub use events::Stack;
+pub use lambda::{Invocation, Lambda, LambdaConfig, LambdaResult};
+pub use moto::Moto;
+pub use responses::{RecordedPut, ResponseServer};
+pub use runtime_api::RuntimeApi;
+pub use tls::TestCa;
+
+/// The workspace's root folder (where `Cargo.toml`, `.venv` and `template.yaml` are).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}
