@@ -7,11 +7,16 @@ export PATH := $(VENV)/bin:$(PATH)
 STAGE ?= dev
 FUNCTIONS := db-migration secret-seeder http-resource
 
-.PHONY: help tools services lint fmt test build watch invoke clean demo
+.PHONY: help tools services lint fmt test build watch invoke clean demo up down status services-stop bench
 
 help:
-	@echo "make test         build everything and run every test (installs tools, starts services)"
-	@echo "make lint         rustfmt check, clippy -D warnings"
+	@echo "make up STAGE=dev    run the stage's custom resources locally (CloudFormation's lifecycle)"
+	@echo "make down STAGE=dev  delete them in reverse order; make status STAGE=dev shows them"
+	@echo "make test            build everything and run every test (installs tools, starts services)"
+	@echo "make lint            rustfmt check, clippy -D warnings, template checks"
+	@echo "make validate        template checks only (cfn-lint, sam validate --lint, checkov)"
+	@echo "make deploy STAGE=…  sam build, then sam deploy --config-env STAGE (needs an AWS account)"
+	@echo "make bench           cold start, memory, package size, migration overhead"
 	@echo "make build        arm64 release packages with cargo lambda"
 	@echo "make watch        cargo lambda watch (local Lambda emulator)"
 	@echo "make invoke       invoke a function under cargo lambda watch with a sample event"
@@ -29,6 +34,7 @@ fmt:
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/lint-templates.sh
 
 # The function binaries are built first: the protocol tests run the example binary, and
 # each function's own tests run its binary, as Lambda would.
@@ -52,7 +58,69 @@ clean:
 	cargo clean
 	rm -rf .aws-sam
 
+# ---------------------------------------------------------------------------------------------
+# A stage on this machine: the custom resources of template.yaml, driven through CloudFormation's
+# lifecycle against moto, PostgreSQL and a local stand-in API (local/overrides.yaml).
+STACKWRIGHT := target/debug/stackwright
+local-build:
+	cargo build -q -p stage-runner -p db-migration -p secret-seeder -p http-resource
+
+up: tools services local-build
+	$(STACKWRIGHT) local up --stage $(STAGE)
+
+down: local-build
+	$(STACKWRIGHT) local down --stage $(STAGE)
+
+status: local-build
+	$(STACKWRIGHT) local status --stage $(STAGE)
+
+services-stop: local-build
+	$(STACKWRIGHT) local stop-services
+
+# Benchmarks: release binaries (x86_64), the arm64 packages sam build makes, and a release
+# db-migration with the test-only migrations-folder feature in its own target dir.
+bench: tools services sam-build
+	cargo build --release --bins
+	cargo build --release -p db-migration --features test-folders --target-dir target/bench
+	cargo run --release -q -p bench
+
 # Create → Update (replacement) → Delete of the example resource under the local harness.
 demo:
 	cargo build --examples -q
 	cargo run -q -p harness --example lifecycle
+
+# ---------------------------------------------------------------------------------------------
+# Stacks and stages (template.yaml, samconfig.toml) and the pipeline (pipeline.yaml).
+# Nothing here but `deploy`, `pipeline` and `pipeline-delete` needs an AWS account.
+.PHONY: validate deploy sam-build pipeline pipeline-delete
+STAGES := dev test stage prod
+
+# Template checks: cfn-lint, sam validate --lint, checkov, and the templates' own promises.
+validate: tools
+	scripts/lint-templates.sh
+
+# Usage: make deploy STAGE=dev|test|stage|prod (AWS_PROFILE/AWS_REGION pick the account)
+deploy: tools
+	@case " $(STAGES) " in *" $(STAGE) "*) ;; *) echo "STAGE must be one of: $(STAGES)" >&2; exit 1;; esac
+	sam build
+	sam deploy --config-env $(STAGE)
+
+# The arm64 release build of the three functions, as the pipeline packages it (CI runs it).
+sam-build: tools
+	sam build
+
+# Usage: make pipeline CONNECTION_ARN=arn:aws:codeconnections:... REPOSITORY=owner/name [BRANCH=main]
+#        [PROD_ACTION_ROLE_ARN=... PROD_CFN_ROLE_ARN=...]   (prod in another account)
+PIPELINE_STACK ?= stackwright-pipeline
+BRANCH ?= main
+pipeline: tools
+	@test -n "$(CONNECTION_ARN)" -a -n "$(REPOSITORY)" || { echo "usage: make pipeline CONNECTION_ARN=<connection arn> REPOSITORY=<owner/name> [BRANCH=main] [PROD_ACTION_ROLE_ARN=<arn> PROD_CFN_ROLE_ARN=<arn>]" >&2; exit 1; }
+	sam deploy --config-env pipeline --stack-name $(PIPELINE_STACK) --parameter-overrides \
+		ConnectionArn=$(CONNECTION_ARN) FullRepositoryId=$(REPOSITORY) BranchName=$(BRANCH) \
+		$(if $(PROD_ACTION_ROLE_ARN),ProdActionRoleArn=$(PROD_ACTION_ROLE_ARN)) \
+		$(if $(PROD_CFN_ROLE_ARN),ProdCloudFormationRoleArn=$(PROD_CFN_ROLE_ARN))
+
+# Empties the artifact bucket (every version), then deletes the pipeline stack. The stage
+# stacks stay.
+pipeline-delete: tools
+	python scripts/pipeline-delete.py $(PIPELINE_STACK)

@@ -3,13 +3,18 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Targets whose most verbose lines print request URLs or raw events, `ResponseURL` included.
+/// Targets whose most verbose lines print request URLs, raw events (`ResponseURL` included)
+/// or request bodies.
 /// They are held at INFO whatever level is asked for.
-const QUIET_TARGETS: [&str; 4] = [
+const QUIET_TARGETS: [&str; 7] = [
     "lambda_runtime::layers::api_response",
     "reqwest",
     "hyper",
     "hyper_util",
+    // The AWS SDK prints whole requests and responses at TRACE; bodies may carry secret values.
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_sigv4",
 ];
 
 /// Initialises tracing the way Lambda expects.

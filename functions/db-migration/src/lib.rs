@@ -1,1 +1,405 @@
-//! `db-migration`: not written yet.
+//! `Custom::DatabaseMigration`: brings a database's schema to the migrations this function
+//! carries, applies per-stage seed data, and survives CloudFormation's rollbacks.
+//!
+//! # A tour
+//!
+//! - [`properties`]: the resource's properties and [`parse_properties`].
+//! - [`secret`]: the RDS-format secret, read with the AWS SDK ([`SecretsManager`]).
+//! - [`target`]: the database a request is about and its physical id.
+//! - [`source`]: the migrations (`sqlx::migrate!`) and seeds (`build.rs`) the binary carries.
+//! - [`plan`]: the decisions, plain functions: what to apply, revert, record and seed.
+//! - [`lock`]: sqlx's lock key, and the try-lock schedule.
+//! - [`budget`]: connect and statement timeouts from the time left.
+//! - [`tls`]: `Tls`/`CaBundle` on sqlx's options, and the embedded RDS CA bundle.
+//! - [`store`]: the database I/O behind the [`store::Store`] trait, one module per engine.
+//! - [`run`]: one run on one connection, holding the lock.
+//!
+//! The compatibility promise: `_sqlx_migrations` is sqlx's own table, written by sqlx's own
+//! code with sqlx's checksums, and the lock is sqlx's, so `sqlx migrate run` on a laptop and
+//! this resource agree about every database.
+
+pub mod budget;
+mod error;
+pub mod lock;
+mod names;
+pub mod plan;
+pub mod properties;
+pub mod run;
+pub mod secret;
+pub mod source;
+pub mod store;
+pub mod target;
+pub mod tls;
+
+use custom_resource::{CustomResource, Outcome, Request};
+use serde_json::{Map, Value};
+
+pub use error::Error;
+pub use properties::{OnDelete, Properties, TlsMode, parse_properties};
+pub use secret::{SecretSource, SecretsManager};
+
+use crate::budget::Budget;
+use crate::secret::{DbSecret, parse_secret};
+use crate::source::Sources;
+use crate::store::{AnyStore, Connection, Credentials, Missing, Owner, Store};
+use crate::target::{DatabaseFrom, Target, choose_database};
+use crate::tls::TlsSettings;
+
+/// The resource type in templates.
+pub const RESOURCE_TYPE: &str = "Custom::DatabaseMigration";
+
+/// The custom resource, over a source of secrets built once in `main`.
+#[derive(Debug, Clone)]
+pub struct DatabaseMigration<S> {
+    secrets: S,
+}
+
+impl<S: SecretSource> DatabaseMigration<S> {
+    /// The resource reading secrets from `secrets`.
+    pub fn new(secrets: S) -> Self {
+        Self { secrets }
+    }
+
+    async fn read_secret(&self, id: &str, budget: &Budget) -> Result<DbSecret, Error> {
+        let limit = budget.connect_timeout();
+        let text = tokio::time::timeout(limit, self.secrets.secret_string(id))
+            .await
+            .map_err(|_| Error::SecretRead {
+                secret: id.to_owned(),
+                message: format!(
+                    "Secrets Manager did not answer within {:.1} s: check that the function can reach it (a VPC endpoint or a NAT gateway)",
+                    limit.as_secs_f64()
+                ),
+            })??;
+        parse_secret(id, &text)
+    }
+
+    /// Create and Update: create the database if asked, migrate, seed.
+    async fn converge(
+        &self,
+        request: &Request<Properties>,
+        current: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let props = &request.properties;
+        properties::validate(props)?;
+        let budget = Budget::new(request.deadline);
+        let sources = Sources::load().await?;
+        tracing::info!(
+            origin = %sources.origin,
+            migrations = sources.migrations.ups().count(),
+            newest = sources.migrations.newest(),
+            "migrations carried"
+        );
+        plan::check_sets(&props.seeds, &sources.seeds.names()).map_err(|e| {
+            Error::UnknownSeedSet {
+                set: e.set,
+                known: e
+                    .known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })?;
+        if let Some(target) = props.target_version
+            && target != 0
+            && sources.migrations.up(target).is_none()
+        {
+            return Err(Error::UnknownTarget {
+                target,
+                newest: sources.migrations.newest(),
+            });
+        }
+
+        let secret = self.read_secret(&props.secret_arn, &budget).await?;
+        let password = secret.password.expose().clone();
+        self.converge_with(request, current, &budget, &sources, &secret)
+            .await
+            .map_err(|e| e.scrub(&password))
+    }
+
+    async fn converge_with(
+        &self,
+        request: &Request<Properties>,
+        current: Option<&str>,
+        budget: &Budget,
+        sources: &Sources,
+        secret: &DbSecret,
+    ) -> Result<Outcome, Error> {
+        let props = &request.properties;
+        let (database, from) = choose_database(
+            secret.engine,
+            props.database.as_deref(),
+            secret.dbname.as_deref(),
+        )
+        .map_err(Error::NoDatabase)?;
+        if from == DatabaseFrom::EngineDefault {
+            tracing::info!(
+                "the secret has no `dbname` and the resource no `Database`: migrating PostgreSQL's default database `postgres`"
+            );
+        }
+        let target = Target::new(secret.engine, &secret.host, secret.port, &database);
+        let id = target.physical_id();
+        let is_new = current != Some(id.as_str());
+        if let Some(old) = current
+            && is_new
+        {
+            tracing::info!(old, new = %id, "the database changed: a replacement; CloudFormation then deletes the old id, which keeps that database unless its OnDelete says DropDatabase");
+        }
+        let tls = TlsSettings::new(props.tls, props.ca_bundle.as_deref());
+        let conn = Connection {
+            target: &target,
+            credentials: Credentials {
+                username: &secret.username,
+                password: &secret.password,
+            },
+            tls: &tls,
+        };
+
+        let created = if is_new && props.create_database {
+            let created = store::create_database(&conn, budget).await?;
+            tracing::info!(
+                database,
+                server = %target.server(),
+                created,
+                "{}",
+                if created {
+                    "created the database"
+                } else {
+                    "the database exists already"
+                }
+            );
+            created
+        } else {
+            false
+        };
+        let missing = if is_new {
+            Missing::CreateIt
+        } else {
+            Missing::Vanished
+        };
+        let store = store::open(&conn, budget, missing).await?;
+        let owner = Owner {
+            stack_id: request.stack_id.clone(),
+            logical_id: request.logical_resource_id.clone(),
+        };
+        let kind = run::Kind::of(request);
+        let (store, report) = match store {
+            AnyStore::Postgres(mut s) => {
+                let r = self
+                    .run(
+                        &mut s, created, &owner, &kind, &database, sources, props, budget,
+                    )
+                    .await;
+                (AnyStore::Postgres(s), r)
+            }
+            AnyStore::MySql(mut s) => {
+                let r = self
+                    .run(
+                        &mut s, created, &owner, &kind, &database, sources, props, budget,
+                    )
+                    .await;
+                (AnyStore::MySql(s), r)
+            }
+        };
+        store.close().await;
+        let report = report?;
+        tracing::info!(
+            database,
+            version = report.version,
+            applied = report.applied,
+            reverted = report.reverted,
+            seeds_applied = report.seeds_applied,
+            ahead = %run::versions(&report.ahead),
+            "migrated"
+        );
+        Ok(Outcome::new(id).with_data(data(&database, &report)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run<T: Store>(
+        &self,
+        store: &mut T,
+        created: bool,
+        owner: &Owner,
+        kind: &run::Kind,
+        database: &str,
+        sources: &Sources,
+        props: &Properties,
+        budget: &Budget,
+    ) -> Result<run::Report, Error> {
+        if created {
+            // Recorded in the database itself: only a database this resource created is
+            // ever dropped, whichever copy of the function serves the Delete.
+            budget
+                .within("recording who created the database", store.set_owner(owner))
+                .await?
+                .map_err(|e| Error::Database {
+                    what: "recording who created the database".into(),
+                    database: database.to_owned(),
+                    message: error::db_message(&e),
+                })?;
+        }
+        run::migrate(store, database, sources, props, owner, kind, budget).await
+    }
+
+    /// Delete: retain (the default) without connecting, or drop a database this resource
+    /// created.
+    async fn remove(&self, request: &Request<Properties>) -> Result<(), Error> {
+        let props = &request.properties;
+        let id = request.physical_id();
+        if props.on_delete == OnDelete::Retain {
+            tracing::info!(
+                physical_id = id,
+                "OnDelete is Retain: the database is left as it is"
+            );
+            return Ok(());
+        }
+        if !props.create_database {
+            tracing::warn!(
+                physical_id = id,
+                "OnDelete is DropDatabase but CreateDatabase is not true, so this resource created no database: nothing is dropped"
+            );
+            return Ok(());
+        }
+        let Some(target) = Target::parse(id) else {
+            tracing::warn!(
+                physical_id = id,
+                "not a physical id this function issues: nothing is dropped"
+            );
+            return Ok(());
+        };
+        let budget = Budget::new(request.deadline);
+        let secret = self.read_secret(&props.secret_arn, &budget).await?;
+        let password = secret.password.expose().clone();
+        self.drop_if_ours(request, &target, &secret, &budget)
+            .await
+            .map_err(|e| e.scrub(&password))
+    }
+
+    async fn drop_if_ours(
+        &self,
+        request: &Request<Properties>,
+        target: &Target,
+        secret: &DbSecret,
+        budget: &Budget,
+    ) -> Result<(), Error> {
+        let props = &request.properties;
+        let tls = TlsSettings::new(props.tls, props.ca_bundle.as_deref());
+        let conn = Connection {
+            target,
+            credentials: Credentials {
+                username: &secret.username,
+                password: &secret.password,
+            },
+            tls: &tls,
+        };
+        let store = match store::open(&conn, budget, Missing::Vanished).await {
+            Ok(store) => store,
+            Err(Error::NoSuchDatabase { .. }) => {
+                tracing::info!(database = %target.database, "the database does not exist (dropped already): nothing to do");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let what = "reading who created the database";
+        let (store, owner) = match store {
+            AnyStore::Postgres(mut s) => {
+                let o = budget.within(what, s.owner()).await;
+                (AnyStore::Postgres(s), o)
+            }
+            AnyStore::MySql(mut s) => {
+                let o = budget.within(what, s.owner()).await;
+                (AnyStore::MySql(s), o)
+            }
+        };
+        store.close().await;
+        let owner = owner?.map_err(|e| Error::Database {
+            what: what.into(),
+            database: target.database.clone(),
+            message: error::db_message(&e),
+        })?;
+        let ours = owner.as_ref().is_some_and(|o| {
+            o.stack_id == request.stack_id && o.logical_id == request.logical_resource_id
+        });
+        if !ours {
+            tracing::warn!(
+                database = %target.database,
+                created_by = ?owner.map(|o| format!("{} {}", o.stack_id, o.logical_id)),
+                "OnDelete is DropDatabase, but this resource did not create the database (it existed before, or another resource created it): retained"
+            );
+            return Ok(());
+        }
+        store::drop_database(&conn, budget).await?;
+        tracing::info!(database = %target.database, server = %target.server(), "dropped the database this resource created");
+        Ok(())
+    }
+}
+
+/// `Data`: strings, as `Fn::GetAtt` returns them.
+fn data(database: &str, report: &run::Report) -> Map<String, Value> {
+    let mut data = Map::new();
+    data.insert("Version".into(), report.version.to_string().into());
+    data.insert("Applied".into(), report.applied.to_string().into());
+    data.insert("Reverted".into(), report.reverted.to_string().into());
+    data.insert(
+        "SeedsApplied".into(),
+        report.seeds_applied.to_string().into(),
+    );
+    data.insert("Database".into(), database.into());
+    if !report.ahead.is_empty() {
+        data.insert("Ahead".into(), run::versions(&report.ahead).into());
+    }
+    data
+}
+
+impl<S: SecretSource> CustomResource for DatabaseMigration<S> {
+    type Properties = Properties;
+    type Error = Error;
+
+    async fn create(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
+        self.converge(request, None).await
+    }
+
+    async fn update(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
+        self.converge(request, Some(request.physical_id())).await
+    }
+
+    async fn delete(&self, request: &Request<Properties>) -> Result<(), Error> {
+        self.remove(request).await
+    }
+
+    fn issued(&self, physical_id: &str) -> bool {
+        Target::parse(physical_id).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_has_every_key_and_ahead_only_when_ahead() {
+        let report = run::Report {
+            version: 3,
+            applied: 2,
+            reverted: 0,
+            seeds_applied: 1,
+            ahead: vec![],
+        };
+        let d = data("app", &report);
+        assert_eq!(d["Version"], "3");
+        assert_eq!(d["Applied"], "2");
+        assert_eq!(d["SeedsApplied"], "1");
+        assert_eq!(d["Database"], "app");
+        assert!(!d.contains_key("Ahead"));
+        let d = data(
+            "app",
+            &run::Report {
+                ahead: vec![5, 4],
+                ..report
+            },
+        );
+        assert_eq!(d["Ahead"], "5,4");
+    }
+}

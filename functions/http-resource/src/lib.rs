@@ -1,1 +1,397 @@
-//! `http-resource`: not written yet.
+//! `Custom::HttpResource`: a create/read/update/delete resource over any JSON REST API (a
+//! webhook at a Git host, a monitor at an observability vendor, a tenant in a SaaS).
+//!
+//! The physical id is the remote object's id. Create sends `Create` and reads the id from the
+//! answer; Update sends `Update`, or replaces the object when there is none; Delete sends
+//! `Delete` only when the template configures it (and `OnDelete` is not `Retain`).
+//!
+//! # Layout
+//!
+//! Decisions are plain functions, tested without I/O:
+//! - [`properties`]: the properties, parsed and checked across each other.
+//! - [`endpoint`]: `BaseUrl` rules, request URLs with the id encoded, ids in `Location`.
+//! - [`retry`]: which answers are retried, backoff with full jitter, `Retry-After`.
+//! - [`plan`]: the idempotency key, ids CloudFormation invents, what an Update does.
+//! - [`outputs`]: the id and `Outputs` read from a response.
+//! - [`redact`]: credentials and token-like words kept out of reasons and logs.
+//! - [`error`]: the errors, whose `Display` is the `Reason`.
+//!
+//! The I/O is narrow: [`sender`] sends one operation with retries; [`auth`] reads `Auth`
+//! secrets; [`HttpResource`] orchestrates.
+
+pub mod auth;
+pub mod endpoint;
+pub mod error;
+pub mod outputs;
+pub mod plan;
+pub mod properties;
+pub mod redact;
+pub mod retry;
+pub mod sender;
+
+use custom_resource::{CustomResource, Outcome, Request};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value};
+
+pub use error::Error;
+pub use properties::{Properties, parse_properties};
+
+use crate::outputs::{IdProblem, describe_body, id_from_body, read_outputs};
+use crate::plan::{UpdatePlan, idempotency_key, invented_by_cloudformation, plan_update};
+use crate::properties::{IdFrom, OnDelete, Op};
+use crate::redact::Redactor;
+use crate::sender::{Answer, Sender};
+
+/// The resource: one HTTP client and one Secrets Manager client for the whole process.
+pub struct HttpResource {
+    client: reqwest::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl HttpResource {
+    /// A resource over these clients (build them once, in `main`).
+    pub fn new(client: reqwest::Client, secrets: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client, secrets }
+    }
+
+    /// The HTTP client every request goes through: the protocol library's TLS set-up
+    /// (rustls on aws-lc-rs, Mozilla's roots plus `SSL_CERT_FILE`), and no redirects, so that
+    /// a credential never follows one to another address.
+    ///
+    /// # Errors
+    ///
+    /// When the TLS set-up fails.
+    pub fn http_client() -> Result<reqwest::Client, Error> {
+        custom_resource::http::client_builder()
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Internal(e.without_url().to_string()))
+    }
+
+    /// Reads the `Auth` secrets and sets up the requests of one invocation.
+    async fn session<'a>(
+        &'a self,
+        props: &'a Properties,
+        request: &Request<Properties>,
+        redactor: &'a mut Redactor,
+    ) -> Result<Session<'a>, Error> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &props.headers {
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| Error::Internal(format!("header `{name}` has an invalid value")))?;
+            if redact::sensitive_name(name.as_str()) {
+                value.set_sensitive(true);
+                redactor.add(value.to_str().unwrap_or_default());
+            }
+            headers.insert(name.clone(), value);
+        }
+        for (name, value) in
+            auth::headers(&self.secrets, &props.auth, redactor, request.deadline).await?
+        {
+            headers.insert(name, value);
+        }
+        let redactor: &'a Redactor = redactor;
+        Ok(Session {
+            props,
+            redactor,
+            sender: Sender {
+                client: &self.client,
+                base: &props.base_url,
+                headers,
+                redactor,
+                retry: props.retry,
+                deadline: request.deadline,
+            },
+        })
+    }
+}
+
+/// One invocation's requests.
+struct Session<'a> {
+    props: &'a Properties,
+    redactor: &'a Redactor,
+    sender: Sender<'a>,
+}
+
+impl Session<'_> {
+    /// Creates the object; on a problem after it exists, deletes it again when the template
+    /// allows, and says so.
+    async fn create(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
+        let props = self.props;
+        let key = props.idempotency_key.clone().map(|name| {
+            let key = idempotency_key(
+                &request.stack_id,
+                &request.logical_resource_id,
+                &request.request_id,
+            );
+            tracing::debug!(header = %name, key, "idempotency key");
+            (
+                name,
+                HeaderValue::from_str(&key).unwrap_or(HeaderValue::from_static("")),
+            )
+        });
+        let answer = self
+            .sender
+            .send(Op::Create, &props.create, None, key)
+            .await?;
+        let id = self.id(&answer)?;
+        tracing::info!(physical_id = %id, status = answer.status.as_u16(), "created");
+        match self.outputs(&answer, &id).await {
+            Ok(data) => Ok(Outcome::new(id).with_data(data).no_echo(props.no_echo)),
+            Err(cause) => {
+                let note = if request.physical_resource_id.as_deref() == Some(id.as_str()) {
+                    // The API answered with the object the stack already has (a create by
+                    // name, say): it is not new, and is not deleted.
+                    format!("the object `{id}` is the resource's current one and was kept")
+                } else {
+                    self.undo_create(&id).await
+                };
+                Err(Error::AfterCreate {
+                    cause: Box::new(cause),
+                    note,
+                })
+            }
+        }
+    }
+
+    /// The id in a Create answer, as `IdFrom` says.
+    fn id(&self, answer: &Answer) -> Result<String, Error> {
+        let props = self.props;
+        let problem = match props.id_from {
+            IdFrom::Body => match id_from_body(&answer.body, &props.id_pointer) {
+                Ok(id) => return Ok(id),
+                Err(IdProblem::NotJson) => format!(
+                    "`IdPointer` `{}` needs a JSON body and got {} (`{}`); set `IdFrom: Location` if the id is in the `Location` header",
+                    props.id_pointer,
+                    describe_body(&answer.body),
+                    self.redactor.snippet(&answer.body)
+                ),
+                Err(IdProblem::Missing { found }) => format!(
+                    "`IdPointer` `{}` finds no id in it: the response has {found}; set `IdPointer` to where the id is, such as `/data/id`",
+                    props.id_pointer
+                ),
+                Err(IdProblem::NotScalar { kind }) => format!(
+                    "`IdPointer` `{}` finds {kind}, not a string or a number; point it at the id itself",
+                    props.id_pointer
+                ),
+                Err(IdProblem::Unusable { why }) => {
+                    format!("`IdPointer` `{}` finds an unusable id: {why}", props.id_pointer)
+                }
+            },
+            IdFrom::Location => match &answer.location {
+                None => "`IdFrom` is `Location` and the response has no `Location` header; set `IdFrom: Body` and `IdPointer`".to_owned(),
+                Some(location) => match endpoint::id_from_location(location) {
+                    Some(id) => match outputs::check_id(&id) {
+                        Ok(()) => return Ok(id),
+                        Err(why) => format!("the `Location` header holds an unusable id: {why}"),
+                    },
+                    None => "the `Location` header has no last path segment to use as the id"
+                        .to_owned(),
+                },
+            },
+        };
+        tracing::error!(
+            status = answer.status.as_u16(),
+            "the Create succeeded but no id could be read: an object may have been created and is not managed by the stack"
+        );
+        Err(Error::NoId {
+            exchange: answer.exchange.clone(),
+            status: error::status_text(answer.status),
+            problem,
+        })
+    }
+
+    /// `Outputs` from `answer`, or from a `Read` when the answer lacks them (an empty 204, a
+    /// 201 with only a `Location`).
+    async fn outputs(&self, answer: &Answer, id: &str) -> Result<Map<String, Value>, Error> {
+        let props = self.props;
+        if props.outputs.is_empty() {
+            return Ok(Map::new());
+        }
+        let (data, missing) = read_outputs(&props.outputs, &answer.body);
+        if missing.is_empty() {
+            return self.checked(data);
+        }
+        let read = match &props.read {
+            // Reading again cannot find more than a Read just did.
+            Some(_) if answer.exchange.op == Op::Read => {
+                return Err(self.missing(answer, &missing, false));
+            }
+            Some(read) => read,
+            None => return Err(self.missing(answer, &missing, true)),
+        };
+        tracing::debug!(missing = ?missing, "reading the object for the outputs its answer lacks");
+        let read_answer = self.sender.send(Op::Read, read, Some(id), None).await?;
+        let (data, missing) = read_outputs(&props.outputs, &read_answer.body);
+        if missing.is_empty() {
+            self.checked(data)
+        } else {
+            Err(self.missing(&read_answer, &missing, false))
+        }
+    }
+
+    /// Refuses `Data` that would show an `Auth` value.
+    fn checked(&self, data: Map<String, Value>) -> Result<Map<String, Value>, Error> {
+        for (name, value) in &data {
+            if self.redactor.reveals(value.as_str().unwrap_or_default()) {
+                return Err(Error::OutputRevealsSecret { name: name.clone() });
+            }
+        }
+        Ok(data)
+    }
+
+    fn missing(&self, answer: &Answer, missing: &[String], suggest_read: bool) -> Error {
+        Error::OutputsMissing {
+            exchange: answer.exchange.clone(),
+            status: error::status_text(answer.status),
+            names: missing
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            found: describe_body(&answer.body),
+            read_hint: if suggest_read {
+                ", or add `Read` so they are read from the object".into()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// After a failure that follows a successful Create: delete the new object when the
+    /// template configures `Delete` (it would be deleted on rollback anyway, but CloudFormation
+    /// never learns its id), and say what became of it.
+    async fn undo_create(&self, id: &str) -> String {
+        let props = self.props;
+        let delete = match (&props.delete, props.on_delete) {
+            (Some(delete), OnDelete::Delete) => delete,
+            _ => {
+                tracing::error!(physical_id = %id, "the new object is left in place: the template has no `Delete` operation or retains");
+                return format!(
+                    "the new object `{id}` was left in place (no `Delete` operation, or `OnDelete: Retain`): remove it by hand"
+                );
+            }
+        };
+        match self.sender.send(Op::Delete, delete, Some(id), None).await {
+            Ok(_) => {
+                tracing::warn!(physical_id = %id, "deleted the new object again");
+                format!("the new object `{id}` was deleted again")
+            }
+            Err(err) => {
+                tracing::error!(physical_id = %id, error = %err, "could not delete the new object again");
+                format!(
+                    "deleting the new object `{id}` again failed too ({err}): remove it by hand"
+                )
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        request: &Request<Properties>,
+        plan: UpdatePlan,
+    ) -> Result<Outcome, Error> {
+        let props = self.props;
+        let id = request.physical_id();
+        match plan {
+            UpdatePlan::Replace { why } => {
+                tracing::info!(physical_id = %id, why, "replacing the object: creating a new one; CloudFormation then deletes the old id");
+                self.create(request).await
+            }
+            UpdatePlan::InPlace => {
+                let Some(update) = &props.update else {
+                    return Err(Error::Internal(
+                        "an in-place update without `Update`".into(),
+                    ));
+                };
+                let answer = self.sender.send(Op::Update, update, Some(id), None).await?;
+                let data = self.outputs(&answer, id).await?;
+                Ok(Outcome::keep_id().with_data(data).no_echo(props.no_echo))
+            }
+            UpdatePlan::Refresh => {
+                let Some(read) = &props.read else {
+                    return Err(Error::Internal("a refresh without `Read`".into()));
+                };
+                tracing::info!(physical_id = %id, "nothing to change remotely; reading the object for `Outputs`");
+                let answer = self.sender.send(Op::Read, read, Some(id), None).await?;
+                let data = self.outputs(&answer, id).await?;
+                Ok(Outcome::keep_id().with_data(data).no_echo(props.no_echo))
+            }
+            UpdatePlan::Keep => Ok(Outcome::keep_id().no_echo(props.no_echo)),
+        }
+    }
+}
+
+impl CustomResource for HttpResource {
+    type Properties = Properties;
+    type Error = Error;
+
+    async fn create(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
+        let mut redactor = Redactor::new();
+        let session = self
+            .session(&request.properties, request, &mut redactor)
+            .await?;
+        session.create(request).await
+    }
+
+    async fn update(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
+        let props = &request.properties;
+        let id = request.physical_id();
+        let plan =
+            if invented_by_cloudformation(id, request.stack_name(), &request.logical_resource_id) {
+                UpdatePlan::Replace {
+                    why: "an id CloudFormation made up after a Create that never answered".into(),
+                }
+            } else {
+                plan_update(props, request.old_properties.as_ref())
+            };
+        if plan == UpdatePlan::Keep {
+            // Nothing to send, so no secret to read: a template that retains a resource whose
+            // secret is gone can still be updated.
+            tracing::info!(physical_id = %id, "nothing to change remotely and no `Outputs`");
+            return Ok(Outcome::keep_id().no_echo(props.no_echo));
+        }
+        let mut redactor = Redactor::new();
+        let session = self.session(props, request, &mut redactor).await?;
+        session.update(request, plan).await
+    }
+
+    async fn delete(&self, request: &Request<Properties>) -> Result<(), Error> {
+        let props = &request.properties;
+        let id = request.physical_id();
+        if invented_by_cloudformation(id, request.stack_name(), &request.logical_resource_id) {
+            tracing::info!(physical_id = %id, "an id CloudFormation made up after a Create that never answered: nothing to delete");
+            return Ok(());
+        }
+        let delete = match (&props.delete, props.on_delete) {
+            (_, OnDelete::Retain) => {
+                tracing::info!(physical_id = %id, "`OnDelete: Retain`: the remote object is kept");
+                return Ok(());
+            }
+            (None, _) => {
+                tracing::info!(physical_id = %id, "no `Delete` operation: the remote object is kept");
+                return Ok(());
+            }
+            (Some(delete), OnDelete::Delete) => delete,
+        };
+        let mut redactor = Redactor::new();
+        let session = self.session(props, request, &mut redactor).await?;
+        let answer = session
+            .sender
+            .send(Op::Delete, delete, Some(id), None)
+            .await?;
+        if answer.gone {
+            tracing::info!(physical_id = %id, status = answer.status.as_u16(), "already gone");
+        } else {
+            tracing::info!(physical_id = %id, status = answer.status.as_u16(), "deleted");
+        }
+        Ok(())
+    }
+
+    /// Any id that can be put into a path may be a remote object's; ids CloudFormation makes
+    /// up are recognised in [`CustomResource::delete`], where the stack's name is known.
+    fn issued(&self, physical_id: &str) -> bool {
+        endpoint::usable_id(physical_id)
+    }
+}

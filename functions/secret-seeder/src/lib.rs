@@ -1,1 +1,48 @@
-//! `secret-seeder`: not written yet.
+//! `Custom::SeededSecret`: secrets seeded into AWS Secrets Manager as a stack builds, each
+//! generated value made once from the operating system's CSPRNG and never echoed.
+//!
+//! # A tour
+//!
+//! - [`properties`]: the properties, parsed and normalised ([`parse_properties`]).
+//! - [`generate`]: passwords, tokens and UUIDs from the OS CSPRNG, and the check that an
+//!   existing value meets a spec.
+//! - [`plan`]: every decision as a plain function: which value each key gets (kept, taken back
+//!   from `AWSPREVIOUS` on a rollback, or generated), the fingerprints recorded in tags, tag
+//!   changes, takeover of an existing secret, the request's `ClientRequestToken`.
+//! - [`store`]: the Secrets Manager calls, a thin layer over the AWS SDK.
+//! - [`seeder`]: [`SecretSeeder`], the [`custom_resource::CustomResource`] that runs the plan.
+//!
+//! Values live in [`custom_resource::Secret`] from the moment they exist; the `SecretString`
+//! sent to Secrets Manager is built from them at the last moment. Logs, `Reason`s and `Data`
+//! carry key names, never values.
+
+pub mod generate;
+pub mod plan;
+pub mod properties;
+pub mod seeder;
+pub mod store;
+
+mod error;
+
+pub use error::Error;
+pub use properties::Properties;
+pub use seeder::SecretSeeder;
+
+/// The resource type this function serves.
+pub const RESOURCE_TYPE: &str = "Custom::SeededSecret";
+
+/// Parses and checks `ResourceProperties` exactly as the function does.
+///
+/// Every check is part of [`Properties`]' deserialisation (each spec's keys, ranges, names,
+/// tags), so the runner refuses bad input before any call to Secrets Manager, and a template
+/// test can use this to check a template's properties.
+///
+/// # Errors
+///
+/// A [`custom_resource::PropertyError`] naming the property (`Keys.db_password.Length`) and
+/// what was expected.
+pub fn parse_properties(
+    raw: &serde_json::Value,
+) -> Result<Properties, custom_resource::PropertyError> {
+    custom_resource::properties::parse(raw)
+}

@@ -1,0 +1,885 @@
+//! `Custom::SeededSecret`'s properties: parsed, checked and normalised, so that every problem
+//! is a `Reason` naming the property (`Keys.db_password.Length`) and equal specs compare equal
+//! however the template spelled them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use custom_resource::Secret;
+use custom_resource::properties::de;
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Password length when a spec gives none.
+pub const DEFAULT_PASSWORD_LENGTH: u16 = 32;
+/// Shortest password accepted: anything shorter is guessable.
+pub const MIN_PASSWORD_LENGTH: u16 = 8;
+/// Longest password accepted (Secrets Manager's `GetRandomPassword` limit).
+pub const MAX_PASSWORD_LENGTH: u16 = 4096;
+/// Token size in bytes when a spec gives none (256 bits).
+pub const DEFAULT_TOKEN_BYTES: u16 = 32;
+/// Smallest token accepted (128 bits).
+pub const MIN_TOKEN_BYTES: u16 = 16;
+/// Largest token accepted.
+pub const MAX_TOKEN_BYTES: u16 = 1024;
+/// `RecoveryWindowInDays` when none is given.
+pub const DEFAULT_RECOVERY_WINDOW_DAYS: i64 = 7;
+/// How many generated keys one secret may hold: their fingerprints must fit in one tag value
+/// (see [`crate::plan`]).
+pub const MAX_GENERATED_KEYS: usize = crate::plan::MAX_FINGERPRINTS;
+/// How many tags a template may set: Secrets Manager allows 50, and this resource keeps up to
+/// four of its own (the owner and the fingerprints of two or three versions).
+pub const MAX_USER_TAGS: usize = 46;
+/// Tag key prefixes a template may not set.
+pub const RESERVED_TAG_PREFIXES: [&str; 2] = ["aws:", "stackwright:"];
+
+/// ASCII punctuation, the set Secrets Manager's `GetRandomPassword` uses.
+pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// The properties of a `Custom::SeededSecret`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Properties {
+    /// The secret's name; `None` means `<stack name>/<LogicalResourceId>`.
+    #[serde(default, deserialize_with = "secret_name")]
+    pub name: Option<String>,
+    /// The secret's description.
+    #[serde(default, deserialize_with = "description")]
+    pub description: Option<String>,
+    /// The KMS key (id, ARN or alias) that encrypts the secret.
+    #[serde(default, deserialize_with = "kms_key_id")]
+    pub kms_key_id: Option<String>,
+    /// Tags set by the template.
+    #[serde(default, deserialize_with = "tags")]
+    pub tags: Vec<Tag>,
+    /// What the secret holds: key name → spec.
+    #[serde(deserialize_with = "keys")]
+    pub keys: BTreeMap<String, Spec>,
+    /// Any value; when it changes every generated key gets a new value. Kept in canonical form.
+    #[serde(default, deserialize_with = "rotate")]
+    pub rotate: Option<String>,
+    /// Whether Create takes over a secret that already has the name.
+    #[serde(default)]
+    pub adopt: Adopt,
+    /// What Delete does with the secret.
+    #[serde(default)]
+    pub on_delete: OnDelete,
+    /// The recovery window of `OnDelete: Delete`, 7 to 30 days.
+    #[serde(
+        default = "default_recovery_window",
+        deserialize_with = "recovery_window"
+    )]
+    pub recovery_window_in_days: i64,
+}
+
+impl Properties {
+    /// The names of the keys, in order.
+    pub fn key_names(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+}
+
+/// A tag set by the template.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Tag {
+    /// 1 to 127 characters; not `aws:…` or `stackwright:…`.
+    pub key: String,
+    /// 0 to 255 characters.
+    pub value: String,
+}
+
+/// When Create may take over a secret that already has the name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Adopt {
+    /// Only when it carries this resource's ownership tag.
+    #[default]
+    IfTagged,
+    /// Always (the ownership tag is then set).
+    Always,
+    /// Never, except a secret this same request created (a re-delivered Create).
+    Never,
+}
+
+/// What Delete does with the secret.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum OnDelete {
+    /// Leave it as it is.
+    #[default]
+    Retain,
+    /// Schedule its deletion, recoverable for `RecoveryWindowInDays`.
+    Delete,
+    /// Delete it at once, without recovery.
+    ForceDelete,
+}
+
+/// One key of the secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawSpec")]
+pub enum Spec {
+    /// A value generated once from the operating system's CSPRNG.
+    Generate {
+        /// What to generate.
+        generator: Generator,
+        /// The spec's own `Rotate`, canonical: when it changes, only this key is regenerated.
+        rotate: Option<String>,
+    },
+    /// A value given by the template (a user name, a host): not generated, follows the template.
+    Literal(Secret<String>),
+}
+
+impl Spec {
+    /// The generator, for generated keys.
+    pub fn generator(&self) -> Option<&Generator> {
+        match self {
+            Self::Generate { generator, .. } => Some(generator),
+            Self::Literal(_) => None,
+        }
+    }
+}
+
+/// What a generated key holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Generator {
+    /// A password of printable ASCII characters.
+    Password(PasswordSpec),
+    /// Random bytes, encoded.
+    Token {
+        /// How many random bytes.
+        bytes: u16,
+        /// How they are written.
+        encoding: Encoding,
+    },
+    /// A random (version 4) UUID, hyphenated, lower case.
+    Uuid,
+}
+
+/// A password's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordSpec {
+    /// Length in characters.
+    pub length: u16,
+    /// The character classes left after the exclusions, each non-empty.
+    pub classes: Vec<CharClass>,
+    /// Whether every class in [`PasswordSpec::classes`] must appear.
+    pub require_each: bool,
+}
+
+impl PasswordSpec {
+    /// Every character a password may hold, in ASCII order.
+    pub fn alphabet(&self) -> Vec<u8> {
+        let mut all: Vec<u8> = self
+            .classes
+            .iter()
+            .flat_map(|c| c.chars.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all
+    }
+}
+
+/// One class of characters (lower case, upper case, digits, punctuation), minus exclusions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CharClass {
+    /// `lowercase`, `uppercase`, `digits` or `punctuation`.
+    pub name: &'static str,
+    /// Its characters, in ASCII order.
+    pub chars: Vec<u8>,
+}
+
+/// How a token's bytes are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Encoding {
+    /// URL-safe base64 without padding (RFC 4648 §5).
+    #[default]
+    #[serde(rename = "base64url")]
+    Base64Url,
+    /// Lower-case hexadecimal.
+    #[serde(rename = "hex")]
+    Hex,
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Base64Url => "base64url",
+            Self::Hex => "hex",
+        })
+    }
+}
+
+/// The kinds of `Generate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Password,
+    Token,
+    Uuid,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Password => "password",
+            Self::Token => "token",
+            Self::Uuid => "uuid",
+        })
+    }
+}
+
+/// A spec as written, before the keys that belong to its kind are checked.
+#[derive(Deserialize)]
+#[serde(
+    rename_all = "PascalCase",
+    deny_unknown_fields,
+    expecting = "an object such as {\"Generate\": \"password\"} or {\"Value\": \"…\"}"
+)]
+struct RawSpec {
+    #[serde(default)]
+    generate: Option<Kind>,
+    #[serde(default, deserialize_with = "password_length")]
+    length: Option<u16>,
+    #[serde(default)]
+    exclude_characters: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_boolean")]
+    exclude_punctuation: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_boolean")]
+    require_each_included_type: Option<bool>,
+    #[serde(default, deserialize_with = "token_bytes")]
+    bytes: Option<u16>,
+    #[serde(default)]
+    encoding: Option<Encoding>,
+    #[serde(default, deserialize_with = "literal")]
+    value: Option<Secret<String>>,
+    #[serde(default, deserialize_with = "rotate")]
+    rotate: Option<String>,
+}
+
+impl RawSpec {
+    /// The keys present, in the order a reason lists them.
+    fn present(&self) -> Vec<&'static str> {
+        [
+            ("Length", self.length.is_some()),
+            ("ExcludeCharacters", self.exclude_characters.is_some()),
+            ("ExcludePunctuation", self.exclude_punctuation.is_some()),
+            (
+                "RequireEachIncludedType",
+                self.require_each_included_type.is_some(),
+            ),
+            ("Bytes", self.bytes.is_some()),
+            ("Encoding", self.encoding.is_some()),
+            ("Rotate", self.rotate.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+}
+
+/// Why a spec is not usable; serde places it at the key's path (`Keys.db_password`).
+#[derive(Debug)]
+pub struct SpecError(String);
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.as_slice() {
+        [] => "nothing".into(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+impl TryFrom<RawSpec> for Spec {
+    type Error = SpecError;
+
+    fn try_from(raw: RawSpec) -> Result<Self, SpecError> {
+        let present = raw.present();
+        let kind = match (raw.generate, &raw.value) {
+            (None, None) => {
+                return Err(SpecError(
+                    "expected `Generate` (`password`, `token` or `uuid`) or `Value`".into(),
+                ));
+            }
+            (Some(kind), Some(_)) => {
+                return Err(SpecError(format!(
+                    "give either `Generate: {kind}` or `Value`, not both"
+                )));
+            }
+            (None, Some(_)) => {
+                if let Some(extra) = present.first() {
+                    return Err(SpecError(format!(
+                        "unknown key `{extra}` next to `Value`; a literal takes only `Value` (use `Generate` for generated values)"
+                    )));
+                }
+                let value = raw.value.unwrap_or_default();
+                return Ok(Self::Literal(value));
+            }
+            (Some(kind), None) => kind,
+        };
+        let allowed: &[&str] = match kind {
+            Kind::Password => &[
+                "Length",
+                "ExcludeCharacters",
+                "ExcludePunctuation",
+                "RequireEachIncludedType",
+                "Rotate",
+            ],
+            Kind::Token => &["Bytes", "Encoding", "Rotate"],
+            Kind::Uuid => &["Rotate"],
+        };
+        if let Some(extra) = present.iter().find(|p| !allowed.contains(p)) {
+            return Err(SpecError(format!(
+                "unknown key `{extra}` for `Generate: {kind}`; expected {}",
+                list(allowed)
+            )));
+        }
+        let generator = match kind {
+            Kind::Password => Generator::Password(password_spec(
+                raw.length.unwrap_or(DEFAULT_PASSWORD_LENGTH),
+                raw.exclude_characters.as_deref().unwrap_or_default(),
+                raw.exclude_punctuation.unwrap_or(false),
+                raw.require_each_included_type.unwrap_or(true),
+            )?),
+            Kind::Token => Generator::Token {
+                bytes: raw.bytes.unwrap_or(DEFAULT_TOKEN_BYTES),
+                encoding: raw.encoding.unwrap_or_default(),
+            },
+            Kind::Uuid => Generator::Uuid,
+        };
+        Ok(Self::Generate {
+            generator,
+            rotate: raw.rotate,
+        })
+    }
+}
+
+/// Builds a password's classes from its options.
+fn password_spec(
+    length: u16,
+    exclude: &str,
+    exclude_punctuation: bool,
+    require_each: bool,
+) -> Result<PasswordSpec, SpecError> {
+    let excluded: BTreeSet<char> = exclude.chars().collect();
+    let class = |name: &'static str, chars: &str| CharClass {
+        name,
+        chars: chars
+            .bytes()
+            .filter(|b| !excluded.contains(&char::from(*b)))
+            .collect(),
+    };
+    let mut classes = vec![
+        class("lowercase", "abcdefghijklmnopqrstuvwxyz"),
+        class("uppercase", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        class("digits", "0123456789"),
+    ];
+    if !exclude_punctuation {
+        classes.push(class("punctuation", PUNCTUATION));
+    }
+    classes.retain(|c| !c.chars.is_empty());
+    if classes.is_empty() {
+        return Err(SpecError(
+            "`ExcludeCharacters` and `ExcludePunctuation` leave no character to build a password from; exclude fewer characters".into(),
+        ));
+    }
+    if require_each && usize::from(length) < classes.len() {
+        return Err(SpecError(format!(
+            "`Length` {length} is too short to hold one character of each of the {} included types; raise `Length` or set `RequireEachIncludedType: false`",
+            classes.len()
+        )));
+    }
+    Ok(PasswordSpec {
+        length,
+        classes,
+        require_each,
+    })
+}
+
+/// How a reason shows a JSON value the template gave.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("`{s}`"),
+        Value::Number(n) => format!("`{n}`"),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Null => "null".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// A whole number from `min` to `max`, given as a number or a string (CloudFormation sends
+/// strings); `null` reads as absent.
+fn bounded<'de, D: Deserializer<'de>>(d: D, min: u64, max: u64) -> Result<Option<u64>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let number = match &value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    match number {
+        Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(D::Error::custom(format!(
+            "expected a whole number from {min} to {max}, got {}",
+            shown(&value)
+        ))),
+    }
+}
+
+fn password_length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    bounded(d, MIN_PASSWORD_LENGTH.into(), MAX_PASSWORD_LENGTH.into())
+        .map(|n| n.and_then(|n| u16::try_from(n).ok()))
+}
+
+fn token_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    bounded(d, MIN_TOKEN_BYTES.into(), MAX_TOKEN_BYTES.into())
+        .map(|n| n.and_then(|n| u16::try_from(n).ok()))
+}
+
+fn default_recovery_window() -> i64 {
+    DEFAULT_RECOVERY_WINDOW_DAYS
+}
+
+fn recovery_window<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(bounded(d, 7, 30)?
+        .and_then(|n| i64::try_from(n).ok())
+        .unwrap_or(DEFAULT_RECOVERY_WINDOW_DAYS))
+}
+
+/// A literal's value: a string, or a number or boolean written as one.
+fn literal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret<String>>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    match value {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(Secret::new(s))),
+        Some(Value::Number(n)) => Ok(Some(Secret::new(n.to_string()))),
+        Some(Value::Bool(b)) => Ok(Some(Secret::new(b.to_string()))),
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a string, got {}",
+            match other {
+                Value::Null => "null",
+                Value::Array(_) => "a list",
+                _ => "an object",
+            }
+        ))),
+    }
+}
+
+/// `Rotate`, any JSON value, in a canonical text: scalars as their text (CloudFormation turns
+/// `1` into `"1"`, and either must mean the same), lists and objects as JSON with sorted keys.
+/// `null` and absent are the same.
+fn rotate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<Value>::deserialize(d)?;
+    Ok(value.filter(|v| !v.is_null()).map(|v| canonical(&v)))
+}
+
+/// A JSON value as canonical text.
+pub fn canonical(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", inner.join(","))
+        }
+        Value::Object(_) => canonical_json(value),
+    }
+}
+
+fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            let inner: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", inner.join(","))
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+/// Whether `name` is a valid secret name: 1 to 512 of letters, digits and `/_+=.@-`.
+pub fn is_valid_secret_name(name: &str) -> bool {
+    (1..=512).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+}
+
+fn secret_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = Option::<String>::deserialize(d)?;
+    match name {
+        Some(name) if !is_valid_secret_name(&name) => Err(D::Error::custom(format!(
+            "`{name}` is not a valid secret name; use 1 to 512 letters, digits and `/_+=.@-`, or leave `Name` out for `<stack name>/<LogicalResourceId>`"
+        ))),
+        name => Ok(name),
+    }
+}
+
+fn description<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    match text {
+        Some(t) if t.chars().count() > 2048 => Err(D::Error::custom(format!(
+            "expected at most 2048 characters, got {}",
+            t.chars().count()
+        ))),
+        text => Ok(text.filter(|t| !t.is_empty())),
+    }
+}
+
+fn kms_key_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let key = Option::<String>::deserialize(d)?;
+    match key {
+        Some(k) if k.len() > 2048 => Err(D::Error::custom(
+            "expected a KMS key id, ARN or alias of at most 2048 characters",
+        )),
+        key => Ok(key.filter(|k| !k.trim().is_empty())),
+    }
+}
+
+fn is_tag_text(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_alphanumeric() || c == ' ' || "_.:/=+-@".contains(c))
+}
+
+fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Tag>, D::Error> {
+    let tags = Option::<Vec<Tag>>::deserialize(d)?.unwrap_or_default();
+    if tags.len() > MAX_USER_TAGS {
+        return Err(D::Error::custom(format!(
+            "expected at most {MAX_USER_TAGS} tags, got {}",
+            tags.len()
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for tag in &tags {
+        let key = &tag.key;
+        if key.is_empty() || key.chars().count() > 127 || !is_tag_text(key) {
+            return Err(D::Error::custom(format!(
+                "tag key `{key}` must be 1 to 127 letters, digits, spaces and `_.:/=+-@`"
+            )));
+        }
+        if let Some(prefix) = RESERVED_TAG_PREFIXES
+            .iter()
+            .find(|p| key.to_ascii_lowercase().starts_with(*p))
+        {
+            return Err(D::Error::custom(format!(
+                "tag key `{key}` starts with `{prefix}`, which is reserved; choose another key"
+            )));
+        }
+        if tag.value.chars().count() > 255 || !is_tag_text(&tag.value) {
+            return Err(D::Error::custom(format!(
+                "the value of tag `{key}` must be at most 255 letters, digits, spaces and `_.:/=+-@`"
+            )));
+        }
+        if !seen.insert(key.as_str()) {
+            return Err(D::Error::custom(format!("tag key `{key}` appears twice")));
+        }
+    }
+    Ok(tags)
+}
+
+/// Whether `name` may name a key: 1 to 128 letters, digits, `_`, `-` and `.`. Colons would
+/// break dynamic references (`…:SecretString:<key>`) and commas the `Keys` attribute.
+pub fn is_valid_key_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
+fn keys<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Spec>, D::Error> {
+    let keys = BTreeMap::<String, Spec>::deserialize(d)?;
+    if keys.is_empty() {
+        return Err(D::Error::custom(
+            "expected at least one key, such as `password: {Generate: password}`",
+        ));
+    }
+    if let Some(bad) = keys.keys().find(|k| !is_valid_key_name(k)) {
+        return Err(D::Error::custom(format!(
+            "key name `{bad}` must be 1 to 128 letters, digits, `_`, `-` and `.`"
+        )));
+    }
+    let generated = keys.values().filter(|s| s.generator().is_some()).count();
+    if generated > MAX_GENERATED_KEYS {
+        return Err(D::Error::custom(format!(
+            "expected at most {MAX_GENERATED_KEYS} generated keys in one secret, got {generated}; split them over several secrets"
+        )));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(raw: Value) -> Result<Properties, custom_resource::PropertyError> {
+        crate::parse_properties(&raw)
+    }
+
+    fn reason(raw: Value) -> String {
+        parse(raw).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_full_template_parses_with_strings_for_numbers_and_booleans() {
+        let props = parse(json!({
+            "ServiceToken": "arn:aws:lambda:eu-west-1:1:function:f",
+            "Name": "app/db",
+            "Description": "database credentials",
+            "KmsKeyId": "alias/app",
+            "Tags": [{"Key": "team", "Value": "data"}],
+            "Keys": {
+                "password": {"Generate": "password", "Length": "40", "ExcludeCharacters": "\"@/\\", "ExcludePunctuation": "false", "RequireEachIncludedType": "true", "Rotate": "1"},
+                "api_token": {"Generate": "token", "Bytes": "48", "Encoding": "hex"},
+                "id": {"Generate": "uuid"},
+                "username": {"Value": "app"},
+                "port": {"Value": 5432}
+            },
+            "Rotate": "2026-01",
+            "Adopt": "Always",
+            "OnDelete": "Delete",
+            "RecoveryWindowInDays": "14"
+        }))
+        .unwrap();
+        assert_eq!(props.name.as_deref(), Some("app/db"));
+        assert_eq!(props.adopt, Adopt::Always);
+        assert_eq!(props.on_delete, OnDelete::Delete);
+        assert_eq!(props.recovery_window_in_days, 14);
+        assert_eq!(props.rotate.as_deref(), Some("2026-01"));
+        let Spec::Generate {
+            generator: Generator::Password(pw),
+            rotate,
+        } = &props.keys["password"]
+        else {
+            panic!("password spec");
+        };
+        assert_eq!(pw.length, 40);
+        assert_eq!(rotate.as_deref(), Some("1"));
+        let alphabet = pw.alphabet();
+        for c in [b'"', b'@', b'/', b'\\'] {
+            assert!(!alphabet.contains(&c));
+        }
+        assert_eq!(alphabet.len(), 94 - 4);
+        assert!(matches!(
+            props.keys["api_token"],
+            Spec::Generate {
+                generator: Generator::Token {
+                    bytes: 48,
+                    encoding: Encoding::Hex
+                },
+                ..
+            }
+        ));
+        let Spec::Literal(port) = &props.keys["port"] else {
+            panic!("literal")
+        };
+        assert_eq!(port.expose(), "5432");
+        assert_eq!(
+            props.key_names().collect::<Vec<_>>(),
+            ["api_token", "id", "password", "port", "username"]
+        );
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let props =
+            parse(json!({"Keys": {"p": {"Generate": "password"}, "t": {"Generate": "token"}}}))
+                .unwrap();
+        assert_eq!(props.name, None);
+        assert_eq!(props.adopt, Adopt::IfTagged);
+        assert_eq!(props.on_delete, OnDelete::Retain);
+        assert_eq!(props.recovery_window_in_days, 7);
+        let Some(Generator::Password(pw)) = props.keys["p"].generator() else {
+            panic!()
+        };
+        assert_eq!(
+            (pw.length, pw.require_each, pw.classes.len()),
+            (32, true, 4)
+        );
+        assert_eq!(
+            props.keys["t"].generator(),
+            Some(&Generator::Token {
+                bytes: 32,
+                encoding: Encoding::Base64Url
+            })
+        );
+    }
+
+    #[test]
+    fn bad_specs_name_the_key_and_the_property() {
+        let cases = [
+            (
+                json!({"Keys": {"db_password": {"Generate": "password", "Length": "abc"}}}),
+                "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got `abc`",
+            ),
+            (
+                json!({"Keys": {"db_password": {"Generate": "password", "Length": 4}}}),
+                "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got `4`",
+            ),
+            (
+                json!({"Keys": {"db_password": {"Generate": "passphrase"}}}),
+                "property `Keys.db_password.Generate`: unknown value `passphrase`; expected one of `password`, `token`, `uuid`",
+            ),
+            (
+                json!({"Keys": {"db_password": {"Generate": "password", "Size": 3}}}),
+                "property `Keys.db_password`: unknown key `Size`; expected one of `Generate`, `Length`, `ExcludeCharacters`, `ExcludePunctuation`, `RequireEachIncludedType`, `Bytes`, `Encoding`, `Value`, `Rotate`",
+            ),
+            (
+                json!({"Keys": {"api": {"Generate": "token", "Length": 12}}}),
+                "property `Keys.api`: unknown key `Length` for `Generate: token`; expected `Bytes`, `Encoding` or `Rotate`",
+            ),
+            (
+                json!({"Keys": {"id": {"Generate": "uuid", "Bytes": 16}}}),
+                "property `Keys.id`: unknown key `Bytes` for `Generate: uuid`; expected `Rotate`",
+            ),
+            (
+                json!({"Keys": {"api": {"Generate": "token", "Encoding": "base32"}}}),
+                "property `Keys.api.Encoding`: unknown value `base32`; expected `base64url` or `hex`",
+            ),
+            (
+                json!({"Keys": {"api": {"Generate": "token", "Bytes": 8}}}),
+                "property `Keys.api.Bytes`: expected a whole number from 16 to 1024, got `8`",
+            ),
+            (
+                json!({"Keys": {"user": {"Value": "app", "Rotate": 1}}}),
+                "property `Keys.user`: unknown key `Rotate` next to `Value`; a literal takes only `Value` (use `Generate` for generated values)",
+            ),
+            (
+                json!({"Keys": {"user": {"Value": "app", "Generate": "uuid"}}}),
+                "property `Keys.user`: give either `Generate: uuid` or `Value`, not both",
+            ),
+            (
+                json!({"Keys": {"user": {}}}),
+                "property `Keys.user`: expected `Generate` (`password`, `token` or `uuid`) or `Value`",
+            ),
+            (
+                json!({"Keys": {"user": {"Value": {"nested": 1}}}}),
+                "property `Keys.user.Value`: expected a string, got an object",
+            ),
+            (
+                json!({"Keys": {"user": "app"}}),
+                "property `Keys.user`: expected an object such as {\"Generate\": \"password\"} or {\"Value\": \"…\"}, got string \"app\"",
+            ),
+            (
+                json!({"Keys": {"p": {"Generate": "password", "ExcludePunctuation": true, "ExcludeCharacters": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}}}),
+                "property `Keys.p`: `ExcludeCharacters` and `ExcludePunctuation` leave no character to build a password from; exclude fewer characters",
+            ),
+            (
+                json!({"Keys": {}}),
+                "property `Keys`: expected at least one key, such as `password: {Generate: password}`",
+            ),
+            (
+                json!({"Keys": {"a:b": {"Generate": "uuid"}}}),
+                "property `Keys`: key name `a:b` must be 1 to 128 letters, digits, `_`, `-` and `.`",
+            ),
+            (json!({}), "missing required property `Keys`"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(reason(raw.clone()), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn top_level_properties_are_checked() {
+        let keys = json!({"p": {"Generate": "uuid"}});
+        let cases = [
+            (
+                json!({"Keys": keys, "RecoveryWindowInDays": 3}),
+                "property `RecoveryWindowInDays`: expected a whole number from 7 to 30, got `3`",
+            ),
+            (
+                json!({"Keys": keys, "Adopt": "Sometimes"}),
+                "property `Adopt`: unknown value `Sometimes`; expected one of `IfTagged`, `Always`, `Never`",
+            ),
+            (
+                json!({"Keys": keys, "OnDelete": "Destroy"}),
+                "property `OnDelete`: unknown value `Destroy`; expected one of `Retain`, `Delete`, `ForceDelete`",
+            ),
+            (
+                json!({"Keys": keys, "Name": "has space"}),
+                "property `Name`: `has space` is not a valid secret name; use 1 to 512 letters, digits and `/_+=.@-`, or leave `Name` out for `<stack name>/<LogicalResourceId>`",
+            ),
+            (
+                json!({"Keys": keys, "Tags": [{"Key": "stackwright:owner", "Value": "x"}]}),
+                "property `Tags`: tag key `stackwright:owner` starts with `stackwright:`, which is reserved; choose another key",
+            ),
+            (
+                json!({"Keys": keys, "Tags": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}),
+                "property `Tags`: tag key `a` appears twice",
+            ),
+            (
+                json!({"Keys": keys, "Tags": [{"Key": "a"}]}),
+                "property `Tags[0]`: missing required key `Value`",
+            ),
+            (
+                json!({"Keys": keys, "Colour": "red"}),
+                "unknown property `Colour`; expected one of `Name`, `Description`, `KmsKeyId`, `Tags`, `Keys`, `Rotate`, `Adopt`, `OnDelete`, `RecoveryWindowInDays`",
+            ),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(reason(raw.clone()), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn too_many_generated_keys_are_refused() {
+        let keys: serde_json::Map<String, Value> = (0..=MAX_GENERATED_KEYS)
+            .map(|i| (format!("k{i}"), json!({"Generate": "uuid"})))
+            .collect();
+        let err = reason(json!({ "Keys": keys }));
+        assert!(
+            err.starts_with("property `Keys`: expected at most"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn require_each_needs_room_for_each_type() {
+        let err = password_spec(8, "", false, true).map(|_| ());
+        assert!(err.is_ok());
+        // Only 3 characters wide is refused by the Length range before this; the check
+        // still guards the invariant for the generator.
+        let err = password_spec(3, "", false, true).unwrap_err().to_string();
+        assert!(err.contains("too short"), "{err}");
+    }
+
+    #[test]
+    fn rotate_is_canonical() {
+        assert_eq!(canonical(&json!(1)), canonical(&json!("1")));
+        assert_eq!(canonical(&json!(true)), "true");
+        assert_eq!(
+            canonical(&json!({"b": 1, "a": [1, "x"]})),
+            canonical(&json!({"a": [1, "x"], "b": 1}))
+        );
+        let props = parse(json!({"Keys": {"p": {"Generate": "uuid"}}, "Rotate": null})).unwrap();
+        assert_eq!(props.rotate, None);
+    }
+
+    #[test]
+    fn literals_never_show_in_debug_output() {
+        let props = parse(json!({"Keys": {"user": {"Value": "pa55-literal"}}})).unwrap();
+        let shown = format!("{props:?}");
+        assert!(!shown.contains("pa55-literal"), "{shown}");
+    }
+}

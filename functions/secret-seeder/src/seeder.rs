@@ -1,0 +1,424 @@
+//! The resource: Create, Update and Delete as sequences of Secrets Manager calls, every
+//! decision taken by the pure functions in [`crate::plan`].
+
+use std::collections::BTreeMap;
+
+use custom_resource::{CustomResource, Outcome, Request};
+
+use crate::Error;
+use crate::generate;
+use crate::plan::{self, Basis, Content, OWNER_TAG, Source, TagChanges, Takeover, Version};
+use crate::properties::{OnDelete, Properties, Spec};
+use crate::store::{CURRENT, Described, NewSecret, PREVIOUS, SecretsManager, WriteError};
+
+/// `Custom::SeededSecret`.
+#[derive(Debug, Clone)]
+pub struct SecretSeeder {
+    store: SecretsManager,
+}
+
+impl SecretSeeder {
+    /// The resource over a Secrets Manager client (built once, in `main`).
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self {
+            store: SecretsManager::new(client),
+        }
+    }
+}
+
+/// Whether `physical_id` is a Secrets Manager secret ARN, the only ids this resource issues.
+pub fn is_secret_arn(physical_id: &str) -> bool {
+    physical_id.starts_with("arn:")
+        && physical_id.contains(":secretsmanager:")
+        && physical_id.contains(":secret:")
+}
+
+fn token(req: &Request<Properties>) -> String {
+    plan::request_token(&req.stack_id, &req.logical_resource_id, &req.request_id)
+}
+
+/// The secret's name: `Name`, or `<stack name>/<LogicalResourceId>`.
+fn name(req: &Request<Properties>) -> String {
+    req.properties.name.clone().unwrap_or_else(|| req.owner())
+}
+
+fn outcome(arn: &str, name: &str, version_id: &str, props: &Properties) -> Outcome {
+    let keys: Vec<&str> = props.key_names().collect();
+    Outcome::new(arn)
+        .with("Arn", arn)
+        .with("Name", name)
+        .with("VersionId", version_id)
+        .with("Keys", keys.join(","))
+}
+
+fn names(sources: &BTreeMap<String, Source>, which: Source) -> Vec<&str> {
+    sources
+        .iter()
+        .filter(|(_, s)| **s == which)
+        .map(|(k, _)| k.as_str())
+        .collect()
+}
+
+impl SecretSeeder {
+    /// Create at `name`: a new secret, or an existing one when it is ours or `Adopt` allows.
+    async fn create_at(&self, req: &Request<Properties>, name: &str) -> Result<Outcome, Error> {
+        let props = &req.properties;
+        let token = token(req);
+        let owner = req.owner();
+        let existing = match self.store.describe(name).await? {
+            Some(existing) => existing,
+            None => {
+                let sources = plan::sources(props, Basis::Create, None, None, generate::meets);
+                let content = build(props, &sources, None, None)?;
+                let mut tags: BTreeMap<String, String> = props
+                    .tags
+                    .iter()
+                    .map(|t| (t.key.clone(), t.value.clone()))
+                    .collect();
+                tags.insert(OWNER_TAG.to_owned(), owner.clone());
+                tags.insert(
+                    plan::version_tag(&token),
+                    plan::encode_fingerprints(&plan::fingerprints(props)),
+                );
+                let created = self
+                    .store
+                    .create(NewSecret {
+                        name,
+                        description: props.description.as_deref(),
+                        kms_key_id: props.kms_key_id.as_deref(),
+                        tags: &tags,
+                        content: &content,
+                        token: &token,
+                    })
+                    .await;
+                match created {
+                    Ok(arn) => {
+                        tracing::info!(
+                            secret = name,
+                            version_id = %token,
+                            generated = ?names(&sources, Source::Generate),
+                            literal = ?names(&sources, Source::Literal),
+                            "created the secret"
+                        );
+                        return Ok(outcome(&arn, name, &token, props));
+                    }
+                    // Created meanwhile: by a concurrent delivery of this event, or by
+                    // someone else. Look again and decide as for any existing secret.
+                    Err(WriteError::Exists(err)) => match self.store.describe(name).await? {
+                        Some(existing) => existing,
+                        None => return Err(err),
+                    },
+                    Err(WriteError::Other(err)) => return Err(err),
+                }
+            }
+        };
+        let by_this_request = existing.has_version(&token);
+        match plan::takeover(
+            props.adopt,
+            name,
+            existing.tags.get(OWNER_TAG).map(String::as_str),
+            &owner,
+            by_this_request,
+        ) {
+            Takeover::Refuse(reason) => {
+                tracing::warn!(secret = name, "refusing to take over an existing secret");
+                Err(Error::Refused(reason))
+            }
+            Takeover::Adopt => {
+                tracing::info!(
+                    secret = name,
+                    previous_owner = existing.tags.get(OWNER_TAG).map(String::as_str),
+                    "adopting an existing secret (Adopt: Always)"
+                );
+                self.apply(req, existing, Basis::Create).await
+            }
+            Takeover::Ours => self.apply(req, existing, Basis::Create).await,
+        }
+    }
+
+    /// Brings an existing secret (ours) to what the template asks.
+    async fn apply(
+        &self,
+        req: &Request<Properties>,
+        secret: Described,
+        basis: Basis<'_>,
+    ) -> Result<Outcome, Error> {
+        let props = &req.properties;
+        let token = token(req);
+        let owner = req.owner();
+        if secret.deleted {
+            tracing::info!(secret = %secret.name, "the secret is scheduled for deletion: restoring it");
+            self.store.restore(&secret).await?;
+        }
+        let old_tags = match basis {
+            Basis::Update { old: Some(old) } => old.tags.as_slice(),
+            _ => &[],
+        };
+        if secret.has_version(&token) {
+            // A re-delivered event: its version exists. Answer from it; generate nothing.
+            tracing::info!(secret = %secret.name, version_id = %token, "this request's version already exists: answering from it");
+            self.apply_metadata(props, &secret, basis).await?;
+            let changes =
+                plan::tag_changes(&secret.tags, &props.tags, old_tags, &owner, None, None);
+            self.apply_tags(&secret, &changes).await?;
+            return Ok(outcome(&secret.arn, &secret.name, &token, props));
+        }
+
+        let current_id = secret.version_with(CURRENT).map(str::to_owned);
+        let current = match &current_id {
+            Some(id) => Some(self.store.read(&secret, id).await?),
+            None => None,
+        };
+        let current_fps = current_id
+            .as_deref()
+            .and_then(|id| plan::recorded(&secret.tags, id));
+        let previous_id = secret
+            .version_with(PREVIOUS)
+            .filter(|id| Some(*id) != current_id.as_deref())
+            .map(str::to_owned);
+        let previous_fps = previous_id
+            .as_deref()
+            .and_then(|id| plan::recorded(&secret.tags, id));
+        let sources = plan::sources(
+            props,
+            basis,
+            current.as_ref().map(|content| Version {
+                content,
+                fingerprints: current_fps.as_ref(),
+            }),
+            previous_fps.as_ref(),
+            generate::meets,
+        );
+        let previous = match &previous_id {
+            Some(id) if sources.values().any(|s| *s == Source::Previous) => {
+                Some(self.store.read(&secret, id).await?)
+            }
+            _ => None,
+        };
+        let content = build(props, &sources, current.as_ref(), previous.as_ref())?;
+        let removed: Vec<&str> = current
+            .as_ref()
+            .map(|c| c.keys().filter(|k| !props.keys.contains_key(*k)).collect())
+            .unwrap_or_default();
+
+        // Only now, with the value read and the plan made, is anything changed: a secret
+        // that cannot be applied (not a JSON object) is left as it was.
+        self.apply_metadata(props, &secret, basis).await?;
+        let unchanged = current.as_ref().is_some_and(|c| c.same_as(&content));
+        let version_id = match (&current_id, unchanged) {
+            (Some(id), true) => {
+                let changes =
+                    plan::tag_changes(&secret.tags, &props.tags, old_tags, &owner, None, None);
+                self.apply_tags(&secret, &changes).await?;
+                tracing::info!(secret = %secret.name, version_id = %id, "the secret already holds these keys: no new version");
+                id.clone()
+            }
+            _ => {
+                // The version's record is tagged before the version exists: if the write then
+                // fails, a record for a version that does not exist is harmless, while a
+                // version without its record would be regenerated by the next Update.
+                let fingerprints = plan::encode_fingerprints(&plan::fingerprints(props));
+                let changes = plan::tag_changes(
+                    &secret.tags,
+                    &props.tags,
+                    old_tags,
+                    &owner,
+                    Some((&token, &fingerprints)),
+                    current_id.as_deref(),
+                );
+                self.apply_tags(&secret, &changes).await?;
+                match self.store.put(&secret, &content, &token).await {
+                    Ok(()) => {}
+                    Err(WriteError::Exists(err)) => {
+                        // The token is in use: a concurrent delivery of this event wrote its
+                        // version first. Answer from that one.
+                        let again = self.store.describe(&secret.arn).await?;
+                        if !again.is_some_and(|s| s.has_version(&token)) {
+                            return Err(err);
+                        }
+                    }
+                    Err(WriteError::Other(err)) => return Err(err),
+                }
+                tracing::info!(
+                    secret = %secret.name,
+                    version_id = %token,
+                    kept = ?names(&sources, Source::Current),
+                    restored_from_previous = ?names(&sources, Source::Previous),
+                    generated = ?names(&sources, Source::Generate),
+                    literal = ?names(&sources, Source::Literal),
+                    removed = ?removed,
+                    "wrote a new version"
+                );
+                token
+            }
+        };
+        Ok(outcome(&secret.arn, &secret.name, &version_id, props))
+    }
+
+    /// Description and KMS key, when they must change.
+    async fn apply_metadata(
+        &self,
+        props: &Properties,
+        secret: &Described,
+        basis: Basis<'_>,
+    ) -> Result<(), Error> {
+        let description = plan::description_change(
+            props.description.as_deref(),
+            basis,
+            secret.description.as_deref(),
+        );
+        let kms_key_id = plan::kms_change(
+            props.kms_key_id.as_deref(),
+            basis,
+            secret.kms_key_id.as_deref(),
+        );
+        if description.is_some() || kms_key_id.is_some() {
+            self.store
+                .update_metadata(secret, description, kms_key_id)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_tags(&self, secret: &Described, changes: &TagChanges) -> Result<(), Error> {
+        if !changes.set.is_empty() {
+            self.store.tag(secret, &changes.set).await?;
+        }
+        if !changes.remove.is_empty() {
+            self.store.untag(secret, &changes.remove).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The secret's new value, from the sources chosen for each key.
+fn build(
+    props: &Properties,
+    sources: &BTreeMap<String, Source>,
+    current: Option<&Content>,
+    previous: Option<&Content>,
+) -> Result<Content, Error> {
+    let mut content = Content::default();
+    for (key, spec) in &props.keys {
+        let value = match spec {
+            Spec::Literal(value) => value.clone(),
+            Spec::Generate { generator, .. } => {
+                let from = match sources.get(key) {
+                    Some(Source::Current) => current,
+                    Some(Source::Previous) => previous,
+                    _ => None,
+                };
+                match from.and_then(|c| c.get(key)) {
+                    Some(value) => value.clone(),
+                    None => generate::generate(generator)?,
+                }
+            }
+        };
+        content.insert(key.clone(), value);
+    }
+    Ok(content)
+}
+
+impl CustomResource for SecretSeeder {
+    type Properties = Properties;
+    type Error = Error;
+
+    async fn create(&self, req: &Request<Properties>) -> Result<Outcome, Error> {
+        self.create_at(req, &name(req)).await
+    }
+
+    async fn update(&self, req: &Request<Properties>) -> Result<Outcome, Error> {
+        let name = name(req);
+        match self.store.describe(req.physical_id()).await? {
+            Some(secret) if secret.name == name => {
+                let old = req.old_properties.as_ref();
+                self.apply(req, secret, Basis::Update { old }).await
+            }
+            Some(secret) => {
+                tracing::info!(
+                    from = %secret.name,
+                    to = %name,
+                    "Name changed: replacing the secret (CloudFormation then deletes the old one as its OnDelete says)"
+                );
+                self.create_at(req, &name).await
+            }
+            None => {
+                tracing::warn!(secret = %name, "the secret is gone: creating it again");
+                self.create_at(req, &name).await
+            }
+        }
+    }
+
+    async fn delete(&self, req: &Request<Properties>) -> Result<(), Error> {
+        let props = &req.properties;
+        let id = req.physical_id();
+        if props.on_delete == OnDelete::Retain {
+            tracing::info!(
+                secret = id,
+                "OnDelete is Retain: the secret is left as it is"
+            );
+            return Ok(());
+        }
+        let Some(secret) = self.store.describe(id).await? else {
+            tracing::info!(
+                secret = id,
+                "the secret no longer exists: nothing to delete"
+            );
+            return Ok(());
+        };
+        let owner = req.owner();
+        if secret.tags.get(OWNER_TAG) != Some(&owner) {
+            tracing::warn!(
+                secret = %secret.name,
+                owner = secret.tags.get(OWNER_TAG).map(String::as_str),
+                "the secret is not this resource's (tag {OWNER_TAG}): left as it is"
+            );
+            return Ok(());
+        }
+        match props.on_delete {
+            OnDelete::Retain => {}
+            OnDelete::Delete if secret.deleted => {
+                tracing::info!(secret = %secret.name, "the secret is already scheduled for deletion");
+            }
+            OnDelete::Delete => {
+                self.store
+                    .schedule_deletion(&secret, props.recovery_window_in_days)
+                    .await?;
+                tracing::info!(
+                    secret = %secret.name,
+                    recovery_window_in_days = props.recovery_window_in_days,
+                    "scheduled the secret's deletion (RestoreSecret undoes it until then)"
+                );
+            }
+            OnDelete::ForceDelete => {
+                self.store
+                    .dangerous_delete_without_recovery(&secret)
+                    .await?;
+                tracing::info!(secret = %secret.name, "deleted the secret without recovery (OnDelete: ForceDelete)");
+            }
+        }
+        Ok(())
+    }
+
+    fn issued(&self, physical_id: &str) -> bool {
+        is_secret_arn(physical_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_secret_arns_are_issued() {
+        assert!(is_secret_arn(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"
+        ));
+        assert!(is_secret_arn(
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:x-AbCdEf"
+        ));
+        assert!(!is_secret_arn("stackwright:create-failed:Db:r-1"));
+        assert!(!is_secret_arn("app-Db-1a2b3c"));
+        assert!(!is_secret_arn("arn:aws:ssm:us-east-1:1:parameter/x"));
+    }
+}

@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+"""Checks the promises template.yaml, samconfig.toml and pipeline.yaml make, which no linter knows.
+
+Run by scripts/lint-templates.sh (so by `make lint` and `make validate`). Exits 1 listing every
+broken promise. Checked:
+
+- every Custom:: resource has a ServiceTimeout, a ServiceToken that is a function's `live`
+  alias, and DependsOn that function's log group and EventInvokeConfig (and NetworkReady when
+  the function runs in the VPC);
+- a retried event never acts after CloudFormation gave up: the function's Timeout plus its
+  MaximumEventAgeInSeconds fit in the resource's ServiceTimeout; retries are bounded;
+- every function is built by cargo-lambda from a package of this workspace, logs to an
+  explicit log group named /aws/lambda/<FunctionName> with a retention;
+- per stage, with samconfig.toml's parameters applied: what each stage keeps on delete
+  (snapshots, retained secrets and migrations in stage and prod, force-delete only in dev,
+  seeds never in prod, deletion protection and Multi-AZ in prod);
+- samconfig.toml and pipeline/config/<stage>.json hold the same parameters and tags for every
+  stage, the parameters exist in template.yaml, and pipeline.yaml deploys each stage with its
+  own file.
+
+`check-templates.py --dump` prints instead, as JSON, every Custom:: resource's properties as
+each stage would send them (samconfig.toml's parameters, conditions and mappings applied,
+numbers and booleans as strings as CloudFormation sends them;
+once more with the webhook parameters set, as `<stage>+webhook`), with the other intrinsics
+standing in as realistic strings (ARNs, host names): what a test needs to check them with
+each function's own property parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ["dev", "test", "stage", "prod"]
+problems: list[str] = []
+
+
+def problem(message: str) -> None:
+    problems.append(message)
+
+
+def load(path: Path) -> dict:
+    # cfn-lint's loader understands the short-form intrinsics (!Ref, !If, ...).
+    return json.loads(json.dumps(cfn_yaml.load(str(path))))
+
+
+# ---------------------------------------------------------------------------------------------
+# A small evaluator: enough of Ref/Fn::If/Fn::FindInMap/Conditions to read a stage's values.
+# ---------------------------------------------------------------------------------------------
+NO_VALUE = object()
+
+
+class Stage:
+    def __init__(self, template: dict, parameters: dict[str, str]):
+        self.template = template
+        self.parameters = {
+            name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()
+        }
+        self.parameters.update(parameters)
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            self._conditions[name] = self.truth(self.template["Conditions"][name])
+        return self._conditions[name]
+
+    def truth(self, expr) -> bool:
+        (fn, args), = expr.items()
+        if fn == "Condition":
+            return self.condition(args)
+        if fn == "Fn::Equals":
+            return self.value(args[0]) == self.value(args[1])
+        if fn == "Fn::Not":
+            return not self.truth(args[0])
+        if fn == "Fn::And":
+            return all(self.truth(a) for a in args)
+        if fn == "Fn::Or":
+            return any(self.truth(a) for a in args)
+        raise ValueError(f"unsupported condition function {fn}")
+
+    def value(self, expr):
+        """The value of expr in this stage; other intrinsics stay as they are."""
+        if isinstance(expr, dict) and len(expr) == 1:
+            (fn, args), = expr.items()
+            if fn == "Ref":
+                if args == "AWS::NoValue":
+                    return NO_VALUE
+                if args in self.parameters:
+                    return self.parameters[args]
+                return expr
+            if fn == "Fn::If":
+                return self.value(args[1] if self.condition(args[0]) else args[2])
+            if fn == "Fn::FindInMap":
+                m, k1, k2 = (self.value(a) for a in args)
+                return self.template["Mappings"][m][k1][k2]
+            if fn == "Condition":
+                return self.condition(args)
+        if isinstance(expr, dict):
+            out = {k: self.value(v) for k, v in expr.items()}
+            return {k: v for k, v in out.items() if v is not NO_VALUE}
+        if isinstance(expr, list):
+            return [v for v in (self.value(e) for e in expr) if v is not NO_VALUE]
+        return expr
+
+    def exists(self, logical_id: str) -> bool:
+        cond = self.template["Resources"][logical_id].get("Condition")
+        return cond is None or self.condition(cond)
+
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+def stand_in(template: dict, stack: str, expr):
+    """expr with every intrinsic left after Stage.value replaced by a realistic string."""
+    resources = template["Resources"]
+    pseudo = {
+        "AWS::StackName": stack,
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/00000000-0000-0000-0000-000000000000",
+    }
+
+    def function_name(logical: str) -> str:
+        fname = resources[logical]["Properties"].get("FunctionName", logical)
+        return sub(fname["Fn::Sub"]) if isinstance(fname, dict) else fname
+
+    def ref(name: str) -> str:
+        if name in pseudo:
+            return pseudo[name]
+        base, _, attr = name.partition(".")
+        rtype = resources.get(base, {}).get("Type", "")
+        if rtype == "AWS::Serverless::Function":
+            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name(base)}"
+            return {"Alias": f"{arn}:live", "Version": f"{arn}:1"}.get(attr, function_name(base))
+        if rtype == "AWS::SecretsManager::Secret":
+            return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{base}-AbCdEfGhIjKl-AbCdEf"
+        if rtype == "AWS::RDS::DBInstance":
+            return f"{stack}-{base}-abcdefghijkl".lower()
+        return f"{stack}-{name}"
+
+    def getatt(base: str, attr: str) -> str:
+        rtype = resources.get(base, {}).get("Type", "")
+        if rtype == "AWS::RDS::DBInstance":
+            return {"Endpoint.Address": f"{ref(base)}.cabcdefghijk.{REGION}.rds.amazonaws.com", "Endpoint.Port": "5432"}.get(attr, f"{base}.{attr}")
+        if rtype == "AWS::Serverless::Function" and attr == "Arn":
+            return ref(base + ".Arn").rsplit(":live", 1)[0]
+        return f"{stack}-{base}-{attr}"
+
+    def sub(text: str, names: dict | None = None) -> str:
+        names = names or {}
+
+        def one(match):
+            name = match.group(1)
+            if name in names:
+                return str(names[name])
+            if name in template.get("Parameters", {}):
+                return str(params_of.get(name, ""))
+            if "." in name and name.split(".", 1)[0] in resources and not name.endswith((".Alias", ".Version")):
+                base, attr = name.split(".", 1)
+                return getatt(base, attr)
+            return ref(name)
+
+        return re.sub(r"\$\{([^}!][^}]*)\}", one, text)
+
+    params_of = {}
+
+    def walk(e):
+        if isinstance(e, dict) and len(e) == 1:
+            (fn, args), = e.items()
+            if fn == "Ref":
+                return ref(args)
+            if fn == "Fn::GetAtt":
+                base, attr = args if isinstance(args, list) else args.split(".", 1)
+                return getatt(base, attr)
+            if fn == "Fn::Sub":
+                if isinstance(args, list):
+                    return sub(args[0], {k: walk(v) for k, v in args[1].items()})
+                return sub(args)
+            if fn == "Fn::Join":
+                return args[0].join(str(walk(x)) for x in args[1])
+        if isinstance(e, dict):
+            return {k: walk(v) for k, v in e.items()}
+        if isinstance(e, list):
+            return [walk(x) for x in e]
+        return e
+
+    return walk, params_of
+
+
+def as_sent(value):
+    """CloudFormation sends every number and boolean in ResourceProperties as a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: as_sent(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_sent(v) for v in value]
+    return value
+
+
+def dump(template: dict, stage_params: dict[str, dict[str, str]]) -> dict:
+    out: dict = {}
+    webhook = {
+        "WebhookBaseUrl": "https://hooks.example.com",
+        "WebhookAuthSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:webhook-token-AbCdEf",
+    }
+    for stage, params in stage_params.items():
+        for name, extra in ((stage, {}), (f"{stage}+webhook", webhook)):
+            s = Stage(template, {**params, **extra})
+            walk, params_of = stand_in(template, f"stackwright-{stage}", None)
+            params_of.update(s.parameters)
+            out[name] = {
+                logical: {"Type": r["Type"], "Properties": as_sent(walk(s.value(r.get("Properties", {}))))}
+                for logical, r in template["Resources"].items()
+                if str(r.get("Type", "")).startswith("Custom::") and s.exists(logical)
+            }
+    return out
+
+
+def as_bool(value) -> bool:
+    return str(value).lower() == "true"
+
+
+def as_int(value) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# template.yaml: functions and custom resources
+# ---------------------------------------------------------------------------------------------
+def function_of(token) -> str | None:
+    """The function a ServiceToken names, when it is `!Ref <Function>.Alias`."""
+    if isinstance(token, dict) and isinstance(token.get("Ref"), str):
+        ref = token["Ref"]
+        if ref.endswith(".Alias"):
+            return ref[: -len(".Alias")]
+    return None
+
+
+def check_functions(template: dict) -> dict[str, dict]:
+    resources = template["Resources"]
+    globals_ = template.get("Globals", {}).get("Function", {})
+    functions = {
+        name: res for name, res in resources.items() if res.get("Type") == "AWS::Serverless::Function"
+    }
+    log_groups = {
+        name: res for name, res in resources.items() if res.get("Type") == "AWS::Logs::LogGroup"
+    }
+    for name, res in functions.items():
+        props = {**globals_, **res.get("Properties", {})}
+        meta = res.get("Metadata", {})
+        if meta.get("BuildMethod") != "rust-cargolambda":
+            problem(f"{name}: Metadata.BuildMethod must be rust-cargolambda")
+        binary = meta.get("BuildProperties", {}).get("Binary")
+        if not binary or not (ROOT / "functions" / binary / "Cargo.toml").is_file():
+            problem(f"{name}: BuildProperties.Binary `{binary}` is not a package under functions/")
+        for key, want in [("Runtime", "provided.al2023"), ("Handler", "bootstrap"), ("CodeUri", ".")]:
+            # CodeUri on the function itself: from Globals, `sam package` leaves `.` behind.
+            if key == "CodeUri" and "CodeUri" not in res.get("Properties", {}):
+                problem(f"{name}: CodeUri must be set on the function, not in Globals")
+            if props.get(key) != want:
+                problem(f"{name}: {key} must be `{want}`, got `{props.get(key)}`")
+        if props.get("Architectures") != ["arm64"]:
+            problem(f"{name}: Architectures must be [arm64]")
+        if not props.get("AutoPublishAlias"):
+            problem(f"{name}: needs AutoPublishAlias (custom resources use the alias and its Version)")
+        fname = props.get("FunctionName", {})
+        if not (isinstance(fname, dict) and "Fn::Sub" in fname):
+            problem(f"{name}: FunctionName must be an explicit !Sub so its log group name is known")
+            continue
+        log_ref = props.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        group = log_groups.get(log_ref)
+        if group is None:
+            problem(f"{name}: LoggingConfig.LogGroup must !Ref the function's explicit log group")
+            continue
+        want = "/aws/lambda/" + fname["Fn::Sub"]
+        got = group["Properties"].get("LogGroupName", {}).get("Fn::Sub")
+        if got != want:
+            problem(f"{log_ref}: LogGroupName must be `!Sub {want}` (the function's name), got `{got}`")
+        if "RetentionInDays" not in group["Properties"]:
+            problem(f"{log_ref}: needs RetentionInDays (per stage)")
+        eic = props.get("EventInvokeConfig", {})
+        if "MaximumEventAgeInSeconds" not in eic or "MaximumRetryAttempts" not in eic:
+            problem(f"{name}: EventInvokeConfig needs MaximumEventAgeInSeconds and MaximumRetryAttempts")
+    return functions
+
+
+def check_custom_resources(template: dict, functions: dict[str, dict]) -> None:
+    resources = template["Resources"]
+    customs = {n: r for n, r in resources.items() if str(r.get("Type", "")).startswith("Custom::")}
+    if not customs:
+        problem("template.yaml declares no Custom:: resource")
+    for name, res in customs.items():
+        props = res.get("Properties", {})
+        depends = res.get("DependsOn", [])
+        depends = [depends] if isinstance(depends, str) else depends
+        timeout = as_int(props.get("ServiceTimeout", ""))
+        if timeout is None or not 1 <= timeout <= 3600:
+            problem(f"{name}: needs a ServiceTimeout in seconds (1 to 3600)")
+            continue
+        fn = function_of(props.get("ServiceToken"))
+        if fn not in functions:
+            problem(f"{name}: ServiceToken must be `!Ref <Function>.Alias` of a function in this template")
+            continue
+        fprops = functions[fn]["Properties"]
+        lambda_timeout = as_int(fprops.get("Timeout", 3)) or 3
+        eic = fprops.get("EventInvokeConfig", {})
+        age = as_int(eic.get("MaximumEventAgeInSeconds", 21600)) or 21600
+        if lambda_timeout + age > timeout:
+            problem(
+                f"{name}: {fn}'s Timeout ({lambda_timeout} s) + MaximumEventAgeInSeconds ({age} s) "
+                f"exceed ServiceTimeout ({timeout} s): a retried event could act after CloudFormation gave up"
+            )
+        if age < 60:
+            problem(f"{fn}: MaximumEventAgeInSeconds must be at least 60 (Lambda's minimum)")
+        retries = as_int(eic.get("MaximumRetryAttempts", -1))
+        if retries is None or not 0 <= retries <= 2:
+            problem(f"{fn}: MaximumRetryAttempts must be 0 to 2")
+        log_group = fprops.get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        for needed in [log_group, f"{fn}EventInvokeConfig"]:
+            if needed not in depends:
+                problem(f"{name}: must DependsOn {needed}, which {fn} needs to run and answer")
+        if "VpcConfig" in fprops and "NetworkReady" not in depends:
+            problem(f"{name}: {fn} runs in the VPC, so {name} must DependsOn NetworkReady (endpoints, routes)")
+
+
+def check_stage(template: dict, stage: str, params: dict[str, str]) -> None:
+    s = Stage(template, params)
+    res = template["Resources"]
+    protected = stage in ("stage", "prod")
+
+    db = res["Database"]
+    want = "Snapshot" if protected else "Delete"
+    for attr in ("DeletionPolicy", "UpdateReplacePolicy"):
+        got = s.value(db.get(attr, "Delete"))
+        if got != want:
+            problem(f"[{stage}] Database {attr} is {got}, want {want}")
+    dbp = s.value(db["Properties"])
+    if as_bool(dbp.get("DeletionProtection")) != (stage == "prod"):
+        problem(f"[{stage}] Database DeletionProtection must be on in prod only")
+    if as_bool(dbp.get("MultiAZ")) != (stage == "prod"):
+        problem(f"[{stage}] Database MultiAZ must be on in prod only")
+    if not as_bool(dbp.get("StorageEncrypted")):
+        problem(f"[{stage}] Database must be encrypted")
+    if as_bool(dbp.get("PubliclyAccessible")):
+        problem(f"[{stage}] Database must not be publicly accessible")
+    pg = s.value(res["DatabaseParameterGroup"]["Properties"])
+    if str(pg.get("Parameters", {}).get("rds.force_ssl")) != "1":
+        problem(f"[{stage}] DatabaseParameterGroup must set rds.force_ssl = 1 (TLS required)")
+
+    secret_policy = s.value(res["DatabaseSecret"].get("DeletionPolicy", "Delete"))
+    if secret_policy != ("Retain" if protected else "Delete"):
+        problem(f"[{stage}] DatabaseSecret DeletionPolicy is {secret_policy}")
+
+    for name, r in res.items():
+        if not s.exists(name):
+            continue
+        rtype = r.get("Type")
+        props = s.value(r.get("Properties", {}))
+        if rtype == "Custom::DatabaseMigration":
+            on_delete = props.get("OnDelete", "Retain")
+            if protected and on_delete != "Retain":
+                problem(f"[{stage}] {name}: OnDelete must be Retain in stage and prod, got {on_delete}")
+            if on_delete == "DropDatabase" and not as_bool(props.get("CreateDatabase")):
+                problem(f"[{stage}] {name}: OnDelete DropDatabase needs CreateDatabase: true")
+            if stage == "prod" and "Seeds" in props:
+                problem(f"[{stage}] {name}: no seed data in prod")
+            if stage != "prod" and not props.get("Seeds"):
+                problem(f"[{stage}] {name}: seed data is expected outside prod")
+            if stage == "prod" and as_bool(props.get("AllowDown")):
+                problem(f"[{stage}] {name}: AllowDown must be off in prod (down migrations drop data)")
+        if rtype == "Custom::SeededSecret":
+            on_delete = props.get("OnDelete", "Retain")
+            if on_delete == "ForceDelete" and stage != "dev":
+                problem(f"[{stage}] {name}: ForceDelete only in dev")
+            if protected and on_delete != "Retain":
+                problem(f"[{stage}] {name}: OnDelete must be Retain in stage and prod, got {on_delete}")
+        if rtype == "AWS::IAM::Role" and name == "SecretSeederRole" and protected:
+            text = json.dumps(props)
+            if "secretsmanager:DeleteSecret" in text:
+                problem(f"[{stage}] SecretSeederRole may not delete secrets in stage and prod")
+
+    if s.exists("DeployWebhook") != bool(s.parameters.get("WebhookBaseUrl")):
+        problem(f"[{stage}] DeployWebhook must exist exactly when WebhookBaseUrl is set")
+    with_url = Stage(template, {**params, "WebhookBaseUrl": "https://hooks.example.com"})
+    if not with_url.exists("DeployWebhook"):
+        problem(f"[{stage}] DeployWebhook must exist when WebhookBaseUrl is set")
+
+
+# ---------------------------------------------------------------------------------------------
+# samconfig.toml <-> pipeline/config/<stage>.json <-> pipeline.yaml
+# ---------------------------------------------------------------------------------------------
+def pairs(value) -> dict[str, str]:
+    items = value if isinstance(value, list) else str(value).split()
+    out = {}
+    for item in items:
+        key, _, val = item.partition("=")
+        out[key] = val.strip('"')
+    return out
+
+
+def check_stage_configs(template: dict) -> dict[str, dict[str, str]]:
+    samconfig = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    declared = set(template.get("Parameters", {}))
+    stage_params: dict[str, dict[str, str]] = {}
+    for stage in STAGES:
+        deploy = samconfig.get(stage, {}).get("deploy", {}).get("parameters")
+        if deploy is None:
+            problem(f"samconfig.toml: no [{stage}.deploy.parameters]")
+            continue
+        if deploy.get("stack_name") != f"stackwright-{stage}":
+            problem(f"samconfig.toml [{stage}]: stack_name must be stackwright-{stage}")
+        caps = set(str(deploy.get("capabilities", "")).split())
+        if not {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"} <= caps:
+            problem(f"samconfig.toml [{stage}]: capabilities need CAPABILITY_IAM CAPABILITY_AUTO_EXPAND")
+        if stage == "prod" and deploy.get("confirm_changeset") is not True:
+            problem("samconfig.toml [prod]: confirm_changeset must be true")
+        params = pairs(deploy.get("parameter_overrides", []))
+        tags = pairs(deploy.get("tags", []))
+        stage_params[stage] = params
+        if params.get("Stage") != stage:
+            problem(f"samconfig.toml [{stage}]: parameter_overrides must set Stage={stage}")
+        for key in set(params) - declared:
+            problem(f"samconfig.toml [{stage}]: parameter {key} is not in template.yaml")
+        path = ROOT / "pipeline" / "config" / f"{stage}.json"
+        if not path.is_file():
+            problem(f"{path.relative_to(ROOT)} is missing")
+            continue
+        config = json.loads(path.read_text())
+        if config.get("Parameters", {}) != params:
+            problem(
+                f"{path.relative_to(ROOT)}: Parameters {config.get('Parameters')} differ from "
+                f"samconfig.toml [{stage}] parameter_overrides {params}"
+            )
+        if config.get("Tags", {}) != tags:
+            problem(f"{path.relative_to(ROOT)}: Tags {config.get('Tags')} differ from samconfig.toml [{stage}] tags {tags}")
+    return stage_params
+
+
+def check_pipeline() -> None:
+    path = ROOT / "pipeline.yaml"
+    if not path.is_file():
+        problem("pipeline.yaml is missing")
+        return
+    pipeline = load(path)
+    text = json.dumps(pipeline)
+    for stage in STAGES:
+        if f"pipeline/config/{stage}.json" not in text:
+            problem(f"pipeline.yaml: no deploy of stage {stage} with pipeline/config/{stage}.json")
+    buildspec = (ROOT / "buildspec.yml").read_text()
+    for command in ["make tools", "make services", "make lint", "make test", "sam build", "sam package"]:
+        if command not in buildspec:
+            problem(f"buildspec.yml: does not run `{command}`")
+
+
+def main() -> int:
+    template = load(ROOT / "template.yaml")
+    if sys.argv[1:] == ["--dump"]:
+        stage_params = check_stage_configs(template)
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return 1
+        print(json.dumps(dump(template, stage_params), indent=2, sort_keys=True))
+        return 0
+    functions = check_functions(template)
+    check_custom_resources(template, functions)
+    stage_params = check_stage_configs(template)
+    for stage, params in stage_params.items():
+        check_stage(template, stage, params)
+    check_pipeline()
+    if problems:
+        print("check-templates: FAILED", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    customs = sum(1 for r in template["Resources"].values() if str(r.get("Type", "")).startswith("Custom::"))
+    print(
+        f"check-templates: ok ({len(functions)} functions, {customs} custom resources, "
+        f"{len(stage_params)} stages, samconfig.toml = pipeline/config/*.json)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Template checks, run by `make lint` and `make validate`. Offline: no AWS account is used.
+#   cfn-lint                 template.yaml and pipeline.yaml
+#   sam validate --lint      template.yaml (SAM's own validation, then cfn-lint)
+#   checkov                  template.yaml as written, the CloudFormation the SAM transform makes
+#                            of it (so the generated functions, aliases and EventInvokeConfig are
+#                            checked too), and pipeline.yaml; every suppression needs a reason
+#                            and must still be needed
+#   check-templates.py       the promises no linter knows: timeouts, log groups, DependsOn, what
+#                            each stage keeps on delete, samconfig.toml = pipeline/config/*.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+# sam validate wants a region; no credentials are needed, and none are looked for.
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export SAM_CLI_TELEMETRY=0
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== cfn-lint template.yaml pipeline.yaml"
+cfn-lint template.yaml pipeline.yaml
+echo "cfn-lint: no findings"
+
+echo "== sam validate --lint"
+sam validate --lint --template-file template.yaml
+
+echo "== SAM transform (offline) for checkov"
+mkdir -p "$work/transformed"
+python scripts/sam-translate.py template.yaml "$work/transformed/template.transformed.yaml" Stage=dev
+
+echo "== checkov"
+python scripts/checkov-templates.py template.yaml "$work/transformed/template.transformed.yaml" pipeline.yaml
+
+echo "== template promises"
+python scripts/check-templates.py

@@ -1,0 +1,6 @@
+INSERT INTO projects (id, account_id, name) VALUES
+    ('00000000-0000-4000-8000-000000000101', '00000000-0000-4000-8000-000000000001', 'Website relaunch');
+
+INSERT INTO tasks (id, project_id, title, status) VALUES
+    ('00000000-0000-4000-8000-000000001001', '00000000-0000-4000-8000-000000000101', 'Draft the sitemap', 'done'),
+    ('00000000-0000-4000-8000-000000001002', '00000000-0000-4000-8000-000000000101', 'Write the launch post', 'open');
