@@ -18,9 +18,8 @@ help:
 	@echo "make deploy STAGE=…  sam build, then sam deploy --config-env STAGE (needs an AWS account)"
 	@echo "make bench           cold start, memory, package size, migration overhead"
 	@echo "make build        arm64 release packages with cargo lambda"
-	@echo "make watch        cargo lambda watch (local Lambda emulator)"
-	@echo "make invoke       invoke a function under cargo lambda watch with a sample event"
-	@echo "make tools        PyPI tools into .venv"
+	@echo "make watch           cargo lambda watch (Lambda emulator); make invoke sends it an event"
+	@echo "make tools           PyPI tools into .venv"
 
 tools:
 	@scripts/tools.sh
@@ -48,11 +47,13 @@ build: tools
 watch: tools
 	cargo lambda watch
 
-# Usage: make invoke FUNCTION=example-resource EVENT=events/example-create.json (with `make watch` running)
-FUNCTION ?= example-resource
-EVENT ?= events/example-create.json
+# With `make watch` running in another terminal: send a sample event to a function and print
+# what CloudFormation would have received at the ResponseURL.
+# Usage: make invoke [FUNCTION=http-resource] [EVENT=events/delete-of-failed-create.json]
+FUNCTION ?= http-resource
+EVENT ?= events/delete-of-failed-create.json
 invoke: tools
-	cargo lambda invoke $(FUNCTION) --data-file $(EVENT)
+	scripts/invoke.sh $(FUNCTION) $(EVENT)
 
 clean:
 	cargo clean
@@ -68,7 +69,7 @@ local-build:
 up: tools services local-build
 	$(STACKWRIGHT) local up --stage $(STAGE)
 
-down: local-build
+down: tools local-build
 	$(STACKWRIGHT) local down --stage $(STAGE)
 
 status: local-build

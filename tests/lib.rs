@@ -8,21 +8,3 @@ pub fn fixtures_dir() -> PathBuf {
         .join("fixtures")
         .join("events")
 }
-
-/// Asserts that none of `needles` appears in any of `haystacks`, naming the first that does.
-///
-/// # Panics
-///
-/// When one does: that is the test failing.
-#[track_caller]
-pub fn assert_absent<'a>(needles: &[&str], haystacks: impl IntoIterator<Item = &'a str>) {
-    for hay in haystacks {
-        for needle in needles {
-            assert!(
-                needle.is_empty() || !hay.contains(needle),
-                "a secret ({} characters) leaked into: {hay}",
-                needle.len()
-            );
-        }
-    }
-}

@@ -158,3 +158,26 @@ fn stage_specific_choices_resolve_as_intended() {
     assert_eq!(resolve("dev", "AppSecret")["OnDelete"], "ForceDelete");
     assert_eq!(resolve("prod", "AppSecret")["OnDelete"], "Retain");
 }
+
+#[test]
+fn the_release_profile_keeps_panics_catchable() {
+    // cargo-lambda (and so `sam build`) compiles release builds with `panic = "abort"` unless
+    // the profile says otherwise; then a panic kills the function before it can answer
+    // CloudFormation, and the stack waits for its ServiceTimeout.
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("Cargo.toml has a [profile.release]");
+    let panic: Vec<&str> = release
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("panic"))
+        .collect();
+    assert_eq!(
+        panic,
+        [r#"panic = "unwind""#],
+        "[profile.release] must set panic = \"unwind\" explicitly"
+    );
+}

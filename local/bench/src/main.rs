@@ -36,6 +36,7 @@ struct Figures {
     cold_init_median_ms: f64,
     cold_path_https_ms: Vec<f64>,
     cold_path_https_median_ms: f64,
+    cold_path_http_median_ms: f64,
     noop_handling_median_ms: f64,
     noop_peak_rss_kib: u64,
     create: String,
@@ -274,9 +275,18 @@ async fn measure(
         paths.push(ms(init + first.duration));
     }
 
-    // Warm handling of the no-op, and of a typical Create, on HTTP.
+    // The same over plain HTTP, to tell TLS's share.
     let http = ResponseServer::start().await?;
     let stack = Stack::new("stackwright-bench", &http);
+    let mut plain = Vec::new();
+    for _ in 0..args.runs {
+        let lambda = Lambda::start(config(binary.clone(), &http, env)).await?;
+        let first = lambda.invoke(noop(&stack, kind)).await?;
+        answered(&first, "cold no-op over HTTP")?;
+        plain.push(ms(first.cold_init.unwrap_or_default() + first.duration));
+    }
+
+    // Warm handling of the no-op, and of a typical Create, on HTTP.
     let lambda = Lambda::start(config(binary.clone(), &http, env)).await?;
     let mut noops = Vec::new();
     let mut rss = 0;
@@ -312,6 +322,7 @@ async fn measure(
         cold_init_ms: inits,
         cold_path_https_median_ms: median(&paths),
         cold_path_https_ms: paths,
+        cold_path_http_median_ms: median(&plain),
         noop_handling_median_ms: median(&noops),
         noop_peak_rss_kib: rss,
         create: what,
@@ -334,6 +345,7 @@ async fn migrations(args: &Args, env: &Env) -> anyhow::Result<Migrations> {
     let dir = tempfile::tempdir()?;
     let folder = dir.path().join("migrations");
     std::fs::create_dir_all(&folder)?;
+    std::fs::create_dir_all(dir.path().join("no-seeds"))?;
     let mut all = String::new();
     for i in 0..COUNT {
         let sql = format!(
@@ -421,9 +433,9 @@ fn print(report: &Report) {
         report.date, report.machine, report.runs
     );
     println!(
-        "| function | arm64 zip (≤ 4 MB) | x86_64 binary | cold init (≤ 15 ms) | cold path, HTTPS (≤ 20 ms) | no-op Delete: time / peak RSS (≤ 16 MB) | typical Create: time / peak RSS |"
+        "| function | arm64 zip (≤ 4 MB) | x86_64 binary | cold init (≤ 15 ms) | cold path, HTTPS (≤ 20 ms) | cold path, HTTP | no-op Delete: time / peak RSS (≤ 16 MB) | typical Create: time / peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for f in &report.functions {
         let mb = |b: u64| b as f64 / 1_000_000.0;
         let zip = f.zip_arm64_bytes.map_or_else(
@@ -431,13 +443,14 @@ fn print(report: &Report) {
             |z| format!("{:.1} MB{}", mb(z), mark(z <= 4_000_000)),
         );
         println!(
-            "| {} | {zip} | {:.1} MB | {:.1} ms{} | {:.1} ms{} | {:.2} ms / {:.1} MB{} | {:.0} ms / {:.1} MB{} ({}) |",
+            "| {} | {zip} | {:.1} MB | {:.1} ms{} | {:.1} ms{} | {:.1} ms | {:.2} ms / {:.1} MB{} | {:.0} ms / {:.1} MB{} ({}) |",
             f.function,
             mb(f.binary_x86_64_bytes),
             f.cold_init_median_ms,
             mark(f.cold_init_median_ms <= 15.0),
             f.cold_path_https_median_ms,
             mark(f.cold_path_https_median_ms <= 20.0),
+            f.cold_path_http_median_ms,
             f.noop_handling_median_ms,
             f.noop_peak_rss_kib as f64 / 1024.0,
             mark(f.noop_peak_rss_kib <= 16 * 1024),

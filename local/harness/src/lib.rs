@@ -50,3 +50,31 @@ pub fn workspace_root() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default()
 }
+
+/// Asserts that no secret reached a log line of `lambda` or a response body `responses`
+/// received: none of `secrets`, and not the `ResponseURL`'s signature (a credential). The
+/// failure message says where, without repeating the secret.
+///
+/// # Panics
+///
+/// When one did: that is the test failing.
+#[track_caller]
+pub fn assert_no_leak(lambda: &Lambda, responses: &ResponseServer, secrets: &[String]) {
+    let mut needles: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    needles.extend([responses.signature(), "X-Amz-Signature", "X-Amz-Credential"]);
+    let bodies: Vec<String> = responses
+        .puts()
+        .iter()
+        .map(|p| String::from_utf8_lossy(&p.body).into_owned())
+        .collect();
+    for hay in lambda.logs().iter().chain(&bodies) {
+        for needle in needles.iter().filter(|n| !n.is_empty()) {
+            assert!(
+                !hay.contains(needle),
+                "a secret ({} characters) leaked into: {}",
+                needle.len(),
+                hay.replace(needle, "<THE SECRET>")
+            );
+        }
+    }
+}

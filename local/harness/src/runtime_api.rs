@@ -219,6 +219,9 @@ pub(crate) async fn serve_loop(
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // As S3 does: without it, Nagle's algorithm holds the server's TLS handshake flight
+        // for the client's delayed ACK (about 40 ms), a stall no real ResponseURL has.
+        let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
         tokio::spawn(async move {

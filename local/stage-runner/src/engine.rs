@@ -368,7 +368,7 @@ impl<'o> Run<'o> {
             status: status.to_owned(),
             reason: reason.to_owned(),
         };
-        let clock = format!("{:>7.2}s", event.at.as_secs_f64());
+        let clock = utc_time_of_day();
         let _ = writeln!(
             self.out,
             "{clock}  {logical_id:<24} {kind:<28} {status:<26} {reason}"
@@ -1128,6 +1128,21 @@ impl<'o> Run<'o> {
             }
         }
     }
+}
+
+/// The time of day in UTC, `HH:MM:SS.mmm`, as CloudFormation's event log shows a timestamp.
+fn utc_time_of_day() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        now.subsec_millis()
+    )
 }
 
 /// Every file below `dir`, sorted.
