@@ -3,7 +3,8 @@
 //! - package: the arm64 `bootstrap` as `sam build` made it, zipped; the x86_64 release binary;
 //! - cold init: process start to its first `invocation/next` (median of `--runs` starts);
 //! - cold path: init plus the first invocation, answered over HTTPS to a local CA trusted
-//!   through `SSL_CERT_FILE`;
+//!   through `SSL_CERT_FILE`; and the same over plain HTTP without `SSL_CERT_FILE`, where the
+//!   AWS SDK loads the machine's whole root store at init, as it does on Lambda;
 //! - handling time and peak RSS: a Delete of a failed Create (no I/O), and a typical Create;
 //! - migrations: 200 small migrations through db-migration against psql running the same SQL.
 //!
@@ -36,6 +37,8 @@ struct Figures {
     cold_init_median_ms: f64,
     cold_path_https_ms: Vec<f64>,
     cold_path_https_median_ms: f64,
+    cold_path_http_ms: Vec<f64>,
+    cold_init_http_median_ms: f64,
     cold_path_http_median_ms: f64,
     noop_handling_median_ms: f64,
     noop_peak_rss_kib: u64,
@@ -259,31 +262,36 @@ async fn measure(
     )?;
     let kind = "Custom::Bench";
 
-    // Cold starts over HTTPS: a new sandbox each time.
+    // Cold starts over HTTPS and over plain HTTP (to tell TLS's share), interleaved so that
+    // neither gets the machine's quieter moments: a new sandbox each time.
     let https = ResponseServer::start_https(Arc::clone(ca)).await?;
-    let stack = Stack::new("stackwright-bench", &https);
+    let secure = Stack::new("stackwright-bench", &https);
+    let http = ResponseServer::start().await?;
+    let stack = Stack::new("stackwright-bench", &http);
     let mut inits = Vec::new();
     let mut paths = Vec::new();
-    for _ in 0..args.runs {
-        let lambda = Lambda::start(config(binary.clone(), &https, env)).await?;
-        let first = lambda.invoke(noop(&stack, kind)).await?;
+    let mut plain = Vec::new();
+    let mut plain_inits = Vec::new();
+    for run in 0..args.runs * 2 {
+        let tls = run % 2 == 0;
+        let (server, events) = if tls {
+            (&https, &secure)
+        } else {
+            (&http, &stack)
+        };
+        let lambda = Lambda::start(config(binary.clone(), server, env)).await?;
+        let first = lambda.invoke(noop(events, kind)).await?;
         answered(&first, "cold no-op")?;
         let init = first
             .cold_init
             .context("the first invocation reports its init")?;
-        inits.push(ms(init));
-        paths.push(ms(init + first.duration));
-    }
-
-    // The same over plain HTTP, to tell TLS's share.
-    let http = ResponseServer::start().await?;
-    let stack = Stack::new("stackwright-bench", &http);
-    let mut plain = Vec::new();
-    for _ in 0..args.runs {
-        let lambda = Lambda::start(config(binary.clone(), &http, env)).await?;
-        let first = lambda.invoke(noop(&stack, kind)).await?;
-        answered(&first, "cold no-op over HTTP")?;
-        plain.push(ms(first.cold_init.unwrap_or_default() + first.duration));
+        if tls {
+            inits.push(ms(init));
+            paths.push(ms(init + first.duration));
+        } else {
+            plain_inits.push(ms(init));
+            plain.push(ms(init + first.duration));
+        }
     }
 
     // Warm handling of the no-op, and of a typical Create, on HTTP.
@@ -323,6 +331,8 @@ async fn measure(
         cold_path_https_median_ms: median(&paths),
         cold_path_https_ms: paths,
         cold_path_http_median_ms: median(&plain),
+        cold_path_http_ms: plain,
+        cold_init_http_median_ms: median(&plain_inits),
         noop_handling_median_ms: median(&noops),
         noop_peak_rss_kib: rss,
         create: what,
@@ -433,7 +443,7 @@ fn print(report: &Report) {
         report.date, report.machine, report.runs
     );
     println!(
-        "| function | arm64 zip (≤ 4 MB) | x86_64 binary | cold init (≤ 15 ms) | cold path, HTTPS (≤ 20 ms) | cold path, HTTP | no-op Delete: time / peak RSS (≤ 16 MB) | typical Create: time / peak RSS |"
+        "| function | arm64 zip (≤ 4 MB) | x86_64 binary | cold init (≤ 15 ms) | cold path, HTTPS (≤ 20 ms) | init / path with the system root store, HTTP | no-op Delete: time / peak RSS (≤ 16 MB) | typical Create: time / peak RSS |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for f in &report.functions {
@@ -443,13 +453,14 @@ fn print(report: &Report) {
             |z| format!("{:.1} MB{}", mb(z), mark(z <= 4_000_000)),
         );
         println!(
-            "| {} | {zip} | {:.1} MB | {:.1} ms{} | {:.1} ms{} | {:.1} ms | {:.2} ms / {:.1} MB{} | {:.0} ms / {:.1} MB{} ({}) |",
+            "| {} | {zip} | {:.1} MB | {:.1} ms{} | {:.1} ms{} | {:.1} ms / {:.1} ms | {:.2} ms / {:.1} MB{} | {:.0} ms / {:.1} MB{} ({}) |",
             f.function,
             mb(f.binary_x86_64_bytes),
             f.cold_init_median_ms,
             mark(f.cold_init_median_ms <= 15.0),
             f.cold_path_https_median_ms,
             mark(f.cold_path_https_median_ms <= 20.0),
+            f.cold_init_http_median_ms,
             f.cold_path_http_median_ms,
             f.noop_handling_median_ms,
             f.noop_peak_rss_kib as f64 / 1024.0,
