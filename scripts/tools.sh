@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Installs the PyPI tools into the project's .venv, once per version of requirements-tools.txt.
+# Installs the PyPI tools into the project's .venv, once per version of requirements-tools.txt,
+# and the arm64 Rust target the Lambda packages are built for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# `sam build` runs one cargo-lambda a function, in parallel; each installs a missing target by
+# itself, and the racing rustup runs fail ("can't find crate for `core`"). Install it once here.
+target=aarch64-unknown-linux-gnu
+if ! rustup target list --installed | grep -qx "$target"; then
+    rustup target add "$target"
+fi
+
 venv=.venv
 stamp="$venv/.tools-$(sha256sum requirements-tools.txt | cut -c1-16)"
 if [[ -f "$stamp" ]]; then
