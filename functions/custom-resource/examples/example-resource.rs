@@ -96,7 +96,7 @@ impl CustomResource for Example {
         self.act(request).await.map(|_| ())
     }
 
-    fn issued(&self, physical_id: &str) -> bool {
+    fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {
         physical_id.starts_with("example:")
     }
 }

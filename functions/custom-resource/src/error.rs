@@ -23,6 +23,18 @@ pub enum Error {
         /// What was wrong with it.
         message: String,
     },
+    /// The AWS SDK configuration cannot be made (no region in the environment).
+    #[error("AWS configuration: {0}")]
+    AwsConfig(String),
+    /// A secret could not be read or is not what it should be. `problem` names fields, never
+    /// values.
+    #[error("could not read the secret `{secret}`: {problem}")]
+    Secret {
+        /// The secret's ARN or name, as given.
+        secret: String,
+        /// What went wrong and what to do, from [`crate::secrets`]' table.
+        problem: String,
+    },
     /// The HTTP client could not be built.
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),

@@ -24,7 +24,9 @@
 //!    `ServiceTimeout` always allowed), and every problem a FAILED `Reason` naming the property.
 //! 3. **Physical ids.** A failed Create answers with an id derived from the request
 //!    ([`response::failed_create_id`]); the Delete CloudFormation then sends succeeds at once.
-//!    A Delete for an id the resource never issues ([`CustomResource::issued`]) succeeds too.
+//!    A Delete for an id CloudFormation invented (a Create that never answered,
+//!    [`response::invented_by_cloudformation`]) or one the resource never issues
+//!    ([`CustomResource::issued`]) succeeds too; an Update of such an id creates.
 //!    Update keeps the id unless the resource returns a new one (a replacement).
 //! 4. **The body** ([`Response`]) always has a string `Reason` and fits in 4096 bytes: control
 //!    characters stripped, a long `Reason` cut keeping head and tail, oversized `Data` turned
@@ -33,7 +35,8 @@
 //!    and total timeouts, and retries on connection errors and 5xx with backoff and jitter up
 //!    to the deadline; only a 2xx counts.
 //! 6. **Logs** ([`init_tracing`]): one line per invocation; never the `ResponseURL`'s query
-//!    string ([`ResponseUrl`] prints only its host) and never a secret ([`Secret`] prints `***`).
+//!    string ([`ResponseUrl`] prints only its host) and never a secret ([`Secret`] prints `***`;
+//!    what the request's [`Redactor`] was taught is masked in every `Reason` and runner line).
 //! 7. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
 //!    nothing); an error only when delivery failed, so Lambda delivers the event again.
 //!
@@ -42,8 +45,13 @@
 //! - [`runner`]: the [`CustomResource`] trait, [`Outcome`], [`run`] and the deadline logic.
 //! - [`request`]: the event, parsed by hand, and the typed [`Request`] a resource sees.
 //! - [`properties`]: property parsing and the serde helpers in [`properties::de`].
-//! - [`response`]: the response body, its size limit, the physical ids chosen here.
+//! - [`response`]: the response body, its size limit, the physical ids chosen here and the
+//!   ones CloudFormation invents.
 //! - `deliver`: the PUT; [`http`]: the TLS client set-up every function shares.
+//! - [`aws`]: the one AWS SDK configuration, its clients built on first use; [`secrets`]: the
+//!   one Secrets Manager reader and its table of reasons.
+//! - [`redact`]: one [`Redactor`] per request, applied by the runner to every `Reason` and log
+//!   line it writes.
 //! - [`secret`], [`response_url`]: types that will not print what they hold.
 //!
 //! # Example
@@ -76,6 +84,10 @@
 //!     async fn delete(&self, _req: &Request<Props>) -> Result<(), Error> {
 //!         Ok(())
 //!     }
+//!     fn issued(&self, physical_id: &str, resource: custom_resource::Resource<'_>) -> bool {
+//!         physical_id.starts_with(&format!("greeting-"))
+//!             && !resource.logical_id.is_empty()
+//!     }
 //! }
 //!
 //! #[tokio::main]
@@ -85,21 +97,25 @@
 //! }
 //! ```
 
+pub mod aws;
 mod deliver;
 mod error;
 pub mod http;
 mod logging;
 pub mod properties;
+pub mod redact;
 pub mod request;
 pub mod response;
 pub mod response_url;
 pub mod runner;
 pub mod secret;
+pub mod secrets;
 
 pub use error::Error;
 pub use logging::init_tracing;
 pub use properties::PropertyError;
-pub use request::{Request, RequestType};
+pub use redact::Redactor;
+pub use request::{Request, RequestType, Resource};
 pub use response::{Response, Status};
 pub use response_url::ResponseUrl;
 pub use runner::{CustomResource, Outcome, Runner, run};

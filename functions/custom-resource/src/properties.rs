@@ -29,6 +29,48 @@
 //!     "unknown property `Lenght`; expected one of `Name`, `Length`, `Enabled`"
 //! );
 //! ```
+//!
+//! # Checked properties: a raw struct and `TryFrom`
+//!
+//! Rules that span fields (one of two properties, a range that depends on another) belong in
+//! a raw struct that serde fills and a `TryFrom` that checks it into the real one. With
+//! `#[serde(try_from = "…")]` on the real struct an unchecked value cannot exist: every
+//! function uses this one pattern.
+//!
+//! ```
+//! use custom_resource::properties::{self, PropertyError, de};
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+//! struct RawProps {
+//!     #[serde(default, deserialize_with = "de::opt_number")]
+//!     min: Option<u32>,
+//!     #[serde(default, deserialize_with = "de::opt_number")]
+//!     max: Option<u32>,
+//! }
+//!
+//! #[derive(Debug, Deserialize)]
+//! #[serde(try_from = "RawProps")]
+//! struct Props {
+//!     min: u32,
+//!     max: u32,
+//! }
+//!
+//! impl TryFrom<RawProps> for Props {
+//!     type Error = PropertyError;
+//!     fn try_from(raw: RawProps) -> Result<Self, PropertyError> {
+//!         let (min, max) = (raw.min.unwrap_or(0), raw.max.unwrap_or(10));
+//!         if min > max {
+//!             return Err(PropertyError::new("Min", format!("must not exceed `Max` ({max}), got {min}")));
+//!         }
+//!         Ok(Props { min, max })
+//!     }
+//! }
+//!
+//! let err = properties::parse::<Props>(&serde_json::json!({"Min": "5", "Max": 2})).unwrap_err();
+//! assert_eq!(err.to_string(), "property `Min`: must not exceed `Max` (2), got 5");
+//! ```
 
 use std::fmt;
 
@@ -176,6 +218,18 @@ fn explain(path: &str, message: &str) -> PropertyError {
     PropertyError::new(within, message)
 }
 
+/// How a reason shows a JSON value a template gave: scalars in backticks, containers by kind.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("`{}`", shorten(s)),
+        Value::Number(n) => format!("`{n}`"),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Null => "null".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
 /// Keeps a quoted value in a reason short.
 fn shorten(text: &str) -> String {
     const MAX: usize = 80;
@@ -184,6 +238,74 @@ fn shorten(text: &str) -> String {
     }
     let head: String = text.chars().take(MAX).collect();
     format!("{head}…")
+}
+
+/// A scalar as the text CloudFormation would send it: a string as it is, a number or boolean
+/// written out; `None` for `null`, lists and objects.
+pub fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// A JSON value as one canonical text: object keys sorted, and every number and boolean, at
+/// any depth, as the string CloudFormation delivers it as.
+///
+/// CloudFormation turns each number and boolean in a custom resource's properties into a
+/// string, nested ones included, so a template that writes `3` and one that writes `"3"` mean
+/// the same value and must compare equal; a comparison that kept JSON numbers would see a
+/// change where the stack has none (a local run or a direct invocation sends numbers).
+/// `null` stays `null`.
+///
+/// ```
+/// use custom_resource::properties::canonical_json;
+/// use serde_json::json;
+///
+/// assert_eq!(canonical_json(&json!({"b": [1, true], "a": "x"})), r#"{"a":"x","b":["1","true"]}"#);
+/// assert_eq!(canonical_json(&json!(3)), canonical_json(&json!("3")));
+/// ```
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    let string = |s: &str, out: &mut String| out.push_str(&Value::String(s.to_owned()).to_string());
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => string(&b.to_string(), out),
+        Value::Number(n) => string(&n.to_string(), out),
+        Value::String(s) => string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // Sorted here, whatever order the map keeps (serde_json's `preserve_order`).
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(key, out);
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+    }
 }
 
 /// A JSON value's kind and a short rendering of it, for reasons.
@@ -208,7 +330,68 @@ pub mod de {
     use std::marker::PhantomData;
     use std::str::FromStr;
 
+    use serde::Deserialize;
     use serde::de::{self, Deserializer, Visitor};
+    use serde_json::Value;
+
+    /// A whole number from `min` to `max`, given as a number or a string of one; `null` reads
+    /// as absent. Wrap it for one field:
+    ///
+    /// ```
+    /// # use serde::Deserializer;
+    /// fn length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    ///     custom_resource::properties::de::bounded(d, 8, 4096)
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// "expected a whole number from 8 to 4096, got `abc`".
+    pub fn bounded<'de, D: Deserializer<'de>>(
+        d: D,
+        min: u64,
+        max: u64,
+    ) -> Result<Option<u64>, D::Error> {
+        let value = Option::<Value>::deserialize(d)?;
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let number = match &value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        match number {
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(de::Error::custom(format!(
+                "expected a whole number from {min} to {max}, got {}",
+                super::shown(&value)
+            ))),
+        }
+    }
+
+    /// Any scalar as text ([`super::scalar_text`]): `"abc"`, `5` and `true` all read as
+    /// strings; `null` reads as absent.
+    ///
+    /// # Errors
+    ///
+    /// "expected a string, got a list" (never the value: it may be a secret).
+    pub fn opt_scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let value = Option::<Value>::deserialize(d)?;
+        match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => super::scalar_text(&value).map(Some).ok_or_else(|| {
+                de::Error::custom(format!(
+                    "expected a string, got {}",
+                    if value.is_array() {
+                        "a list"
+                    } else {
+                        "an object"
+                    }
+                ))
+            }),
+        }
+    }
 
     /// Number types the helpers can read, with the words a reason uses for them.
     pub trait Number: FromStr + Copy {
@@ -407,6 +590,50 @@ mod tests {
         }
         let props: Props = parse(&json!({"Name": "a", "Count": null})).unwrap();
         assert_eq!((props.count, props.enabled), (None, false));
+    }
+
+    #[test]
+    fn bounded_numbers_take_strings_and_name_the_range() {
+        #[derive(Debug, Deserialize)]
+        struct B {
+            #[serde(default, deserialize_with = "days")]
+            days: Option<u64>,
+        }
+        fn days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+            de::bounded(d, 7, 30)
+        }
+        let read = |v: Value| parse::<B>(&v).map(|b| b.days);
+        assert_eq!(read(json!({"days": "7"})), Ok(Some(7)));
+        assert_eq!(read(json!({"days": 30})), Ok(Some(30)));
+        assert_eq!(read(json!({"days": null})), Ok(None));
+        assert_eq!(read(json!({})), Ok(None));
+        for (given, shown) in [
+            (json!(6), "`6`"),
+            (json!("abc"), "`abc`"),
+            (json!([1]), "a list"),
+        ] {
+            assert_eq!(
+                read(json!({ "days": given })).unwrap_err().to_string(),
+                format!("property `days`: expected a whole number from 7 to 30, got {shown}")
+            );
+        }
+    }
+
+    #[test]
+    fn scalars_read_as_text_and_canonical_json_ignores_spelling() {
+        assert_eq!(scalar_text(&json!("a")), Some("a".into()));
+        assert_eq!(scalar_text(&json!(5)), Some("5".into()));
+        assert_eq!(scalar_text(&json!(false)), Some("false".into()));
+        assert_eq!(scalar_text(&json!(null)), None);
+        assert_eq!(scalar_text(&json!([1])), None);
+        assert_eq!(
+            canonical_json(&json!({"z": {"b": 1, "a": [true, null]}, "a": "x"})),
+            r#"{"a":"x","z":{"a":["true",null],"b":"1"}}"#
+        );
+        assert_eq!(
+            canonical_json(&json!({"n": [1, 2]})),
+            canonical_json(&json!({"n": ["1", "2"]}))
+        );
     }
 
     #[test]

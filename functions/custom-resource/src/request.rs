@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::properties::describe;
+use crate::redact::Redactor;
 use crate::response_url::ResponseUrl;
 
 /// What CloudFormation asks for.
@@ -58,6 +59,19 @@ pub struct Request<P> {
     /// When the resource must have finished: the earlier of the Lambda deadline and
     /// `ServiceTimeout`, less the margin the library keeps to answer CloudFormation.
     pub deadline: Instant,
+    /// What must never be shown: teach it every secret value the request handles (the
+    /// [`crate::secrets`] reader does for what it reads); the runner masks those values in
+    /// the `Reason` and its log lines.
+    pub redactor: Redactor,
+}
+
+/// The resource an id is asked about, as [`crate::CustomResource::issued`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource<'a> {
+    /// The stack's name.
+    pub stack_name: &'a str,
+    /// The resource's `LogicalResourceId`.
+    pub logical_id: &'a str,
 }
 
 impl<P> Request<P> {
@@ -95,36 +109,60 @@ pub fn stack_name(stack_id: &str) -> &str {
 /// The fields of an event that identify it, kept even when the event is otherwise unusable,
 /// so a FAILED response can still reach the right resource.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Ids {
+#[non_exhaustive]
+pub struct Ids {
+    /// `RequestId`; empty when missing.
     pub request_id: String,
+    /// `StackId`; empty when missing.
     pub stack_id: String,
+    /// `LogicalResourceId`; empty when missing.
     pub logical_resource_id: String,
+    /// `PhysicalResourceId`, when present and not empty.
     pub physical_resource_id: Option<String>,
 }
 
 /// A request whose envelope is valid; its properties are still raw JSON.
 #[derive(Debug, Clone)]
-pub(crate) struct Envelope {
+#[non_exhaustive]
+pub struct Envelope {
+    /// Create, Update or Delete.
     pub request_type: RequestType,
+    /// Where the answer goes.
     pub response_url: ResponseUrl,
+    /// The identifying fields, all present (and the physical id on Update and Delete).
     pub ids: Ids,
+    /// `ResourceType`, as sent.
     pub resource_type: String,
+    /// `ResourceProperties`, an object (empty when absent).
     pub properties: Value,
+    /// `OldResourceProperties` on Update (an empty object when absent), `None` otherwise.
     pub old_properties: Option<Value>,
+    /// The smaller usable `ServiceTimeout` of the event's top level and its properties.
     pub service_timeout: Option<Duration>,
 }
 
 /// Why an event was not a usable request.
 #[derive(Debug)]
-pub(crate) struct Rejected {
+#[non_exhaustive]
+pub struct Rejected {
     /// Where to send the FAILED response, if the event had a usable `ResponseURL`.
     pub response_url: Result<ResponseUrl, String>,
+    /// What identifying fields the event had.
     pub ids: Ids,
+    /// What is wrong, as the FAILED `Reason` says it.
     pub problem: String,
 }
 
+/// The longest `ServiceTimeout` taken as given: CloudFormation allows at most an hour, and a
+/// larger number (`1e20`) must still make a deadline rather than overflow.
+pub const MAX_SERVICE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+
 /// Reads a custom-resource request from raw JSON, checking only what the protocol needs.
-pub(crate) fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
+///
+/// # Errors
+///
+/// [`Rejected`] saying what is wrong, with the `ResponseURL` to answer at when it was usable.
+pub fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
     let Some(map) = event.as_object() else {
         return Err(Box::new(Rejected {
             response_url: Err("the event is not a JSON object".into()),
@@ -250,7 +288,8 @@ fn seconds(value: &Value) -> Option<Duration> {
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && secs > 0.0)
+        .then(|| Duration::from_secs_f64(secs.min(MAX_SERVICE_TIMEOUT.as_secs_f64())))
 }
 
 #[cfg(test)]
@@ -300,6 +339,27 @@ mod tests {
             parse_event(&e).unwrap().service_timeout,
             Some(Duration::from_secs(300))
         );
+    }
+
+    #[test]
+    fn absurd_service_timeouts_still_make_a_deadline() {
+        for (given, expected) in [
+            (json!(1e20), Some(MAX_SERVICE_TIMEOUT)),
+            (json!("1e300"), Some(MAX_SERVICE_TIMEOUT)),
+            (json!(-1), None),
+            (json!("NaN"), None),
+            (json!("inf"), None),
+            (json!("abc"), None),
+            (json!(0), None),
+        ] {
+            let mut e = event("Create");
+            e["ServiceTimeout"] = given.clone();
+            assert_eq!(
+                parse_event(&e).unwrap().service_timeout,
+                expected,
+                "{given}"
+            );
+        }
     }
 
     #[test]

@@ -235,6 +235,32 @@ pub fn is_failed_create_id(physical_id: &str) -> bool {
     physical_id.starts_with(FAILED_CREATE_PREFIX)
 }
 
+/// Whether `physical_id` is one CloudFormation made up because a Create never answered:
+/// `<stack name>-<logical id>-<12 or 13 upper-case letters and digits>`, the two names
+/// possibly shortened. Such an id never named anything a resource made: a Delete for it
+/// deletes nothing and an Update for it creates.
+pub fn invented_by_cloudformation(physical_id: &str, stack_name: &str, logical_id: &str) -> bool {
+    let Some((prefix, suffix)) = physical_id.rsplit_once('-') else {
+        return false;
+    };
+    let random = (12..=13).contains(&suffix.len())
+        && suffix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !random || stack_name.is_empty() || logical_id.is_empty() {
+        return false;
+    }
+    // The prefix is a (possibly shortened) stack name, `-`, a (possibly shortened) logical
+    // id; stack names may themselves contain `-`, so try every split.
+    prefix.match_indices('-').any(|(i, _)| {
+        let (stack, logical) = (&prefix[..i], &prefix[i + 1..]);
+        !stack.is_empty()
+            && !logical.is_empty()
+            && stack_name.starts_with(stack)
+            && logical_id.starts_with(logical)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -247,6 +273,39 @@ mod tests {
             stack_id: "arn:aws:cloudformation:eu-west-1:123456789012:stack/app-dev/1f2e3d4c-aaaa-bbbb-cccc-0123456789ab".into(),
             logical_resource_id: "Database".into(),
             physical_resource_id: None,
+        }
+    }
+
+    #[test]
+    fn ids_cloudformation_invents() {
+        assert!(invented_by_cloudformation(
+            "stackwright-test-Thing-1A2B3C4D5E6F",
+            "stackwright-test",
+            "Thing"
+        ));
+        assert!(invented_by_cloudformation(
+            "app-Hook-ABCDEFGHIJKLM",
+            "app",
+            "Hook"
+        ));
+        // Shortened names.
+        assert!(invented_by_cloudformation(
+            "a-very-long-sta-VeryLongLogi-1A2B3C4D5E6F",
+            "a-very-long-stack-name",
+            "VeryLongLogicalId"
+        ));
+        // Ids a resource issues stay its ids.
+        for id in [
+            "42",
+            "b3a2c1d0-0000-4000-8000-000000000000",
+            "app-Hook-1a2b3c4d5e6f",
+            "other-Hook-1A2B3C4D5E6F",
+            "app-Other-1A2B3C4D5E6F",
+            "app-Hook-1A2B3C4D5E6",
+            "app-Hook",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/Hook-AbCdEf",
+        ] {
+            assert!(!invented_by_cloudformation(id, "app", "Hook"), "{id}");
         }
     }
 

@@ -14,8 +14,14 @@ use tokio::time::Instant;
 use crate::Error;
 use crate::deliver;
 use crate::properties;
-use crate::request::{Envelope, Ids, Rejected, Request, RequestType, parse_event, stack_name};
-use crate::response::{MAX_PHYSICAL_ID_BYTES, Response, failed_create_id, is_failed_create_id};
+use crate::redact::Redactor;
+use crate::request::{
+    Envelope, Ids, Rejected, Request, RequestType, Resource, parse_event, stack_name,
+};
+use crate::response::{
+    MAX_PHYSICAL_ID_BYTES, Response, failed_create_id, invented_by_cloudformation,
+    is_failed_create_id,
+};
 
 /// A custom resource: create, update and delete over typed properties.
 ///
@@ -50,11 +56,12 @@ pub trait CustomResource: Send + Sync + 'static {
         request: &Request<Self::Properties>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Whether `physical_id` has the shape of an id this resource issues. A Delete for any
-    /// other id (CloudFormation invents one when a Create never answered) succeeds without
-    /// calling [`CustomResource::delete`].
-    fn issued(&self, physical_id: &str) -> bool {
-        let _ = physical_id;
+    /// Whether `physical_id` has the shape of an id this resource issues for `resource`. A
+    /// Delete for any other id succeeds without calling [`CustomResource::delete`]. Ids the
+    /// library made for a failed Create, and ids CloudFormation invents when a Create never
+    /// answered, are recognised before this is asked.
+    fn issued(&self, physical_id: &str, resource: Resource<'_>) -> bool {
+        let _ = (physical_id, resource);
         true
     }
 }
@@ -314,8 +321,16 @@ impl<R: CustomResource> Runner<R> {
                     tracing::info!(physical_id = %current, "Delete of a Create that failed: nothing to delete");
                     return Response::success(ids, current, Map::new(), false);
                 }
-                if !self.resource.issued(&current) {
-                    tracing::warn!(physical_id = %current, "Delete of a physical id this function never issues (CloudFormation invents one when a Create went unanswered): nothing to delete");
+                if invented(ids, &current) {
+                    tracing::info!(physical_id = %current, "Delete of an id CloudFormation invented for a Create that never answered: nothing to delete");
+                    return Response::success(ids, current, Map::new(), false);
+                }
+                let resource = Resource {
+                    stack_name: stack_name(&ids.stack_id),
+                    logical_id: &ids.logical_resource_id,
+                };
+                if !self.resource.issued(&current, resource) {
+                    tracing::warn!(physical_id = %current, "Delete of a physical id this function never issues: nothing to delete");
                     return Response::success(ids, current, Map::new(), false);
                 }
                 let properties = match properties::parse(&envelope.properties) {
@@ -336,9 +351,10 @@ impl<R: CustomResource> Runner<R> {
                 let failed_id = failed_create_id(&ids.logical_resource_id, &ids.request_id);
                 self.create(envelope, failed_id, deadlines).await
             }
-            RequestType::Update if is_failed_create_id(&current) => {
-                // The resource never existed (its Create failed and the stack kept it, as with
-                // --disable-rollback): create it now; the new id makes CloudFormation delete the old one.
+            RequestType::Update if is_failed_create_id(&current) || invented(ids, &current) => {
+                // The resource never existed (its Create failed or never answered and the stack
+                // kept it, as with --disable-rollback): create it now; the new id makes
+                // CloudFormation delete the old one.
                 self.create(envelope, current, deadlines).await
             }
             RequestType::Update => {
@@ -433,6 +449,7 @@ impl<R: CustomResource> Runner<R> {
             old_properties,
             old_properties_raw: envelope.old_properties.clone(),
             deadline: deadlines.soft,
+            redactor: Redactor::new(),
         }
     }
 
@@ -441,6 +458,8 @@ impl<R: CustomResource> Runner<R> {
     async fn call(&self, request: Request<R::Properties>, deadlines: Deadlines) -> Finished {
         let resource = Arc::clone(&self.resource);
         let request_type = request.request_type;
+        // What the resource teaches its copy, this one masks in the reason and log lines.
+        let redactor = request.redactor.clone();
         let mut task = tokio::spawn(async move {
             match request.request_type {
                 RequestType::Create => resource.create(&request).await.map(Some),
@@ -451,12 +470,14 @@ impl<R: CustomResource> Runner<R> {
         match tokio::time::timeout_at(deadlines.soft, &mut task).await {
             Ok(Ok(Ok(outcome))) => Finished::Done(outcome),
             Ok(Ok(Err(err))) => {
-                tracing::error!(error = %err, detail = %chain(&err), "the {request_type} failed");
-                Finished::Failed(err.to_string())
+                let reason = redactor.redact_known(&err.to_string());
+                let detail = redactor.redact_known(&chain(&err));
+                tracing::error!(error = %reason, detail = %detail, "the {request_type} failed");
+                Finished::Failed(reason)
             }
             Ok(Err(join)) => {
                 let detail = if join.is_panic() {
-                    panic_message(join.into_panic())
+                    redactor.redact_known(&panic_message(join.into_panic()))
                 } else {
                     "the task was cancelled".into()
                 };
@@ -480,6 +501,15 @@ impl<R: CustomResource> Runner<R> {
             }
         }
     }
+}
+
+/// Whether CloudFormation made `physical_id` up for this resource.
+fn invented(ids: &Ids, physical_id: &str) -> bool {
+    invented_by_cloudformation(
+        physical_id,
+        stack_name(&ids.stack_id),
+        &ids.logical_resource_id,
+    )
 }
 
 /// The physical id for a Create whose resource did not choose one: stable for the request.

@@ -369,7 +369,7 @@ impl<S: SecretSource> CustomResource for DatabaseMigration<S> {
         self.remove(request).await
     }
 
-    fn issued(&self, physical_id: &str) -> bool {
+    fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {
         Target::parse(physical_id).is_some()
     }
 }

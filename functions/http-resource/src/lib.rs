@@ -391,7 +391,7 @@ impl CustomResource for HttpResource {
 
     /// Any id that can be put into a path may be a remote object's; ids CloudFormation makes
     /// up are recognised in [`CustomResource::delete`], where the stack's name is known.
-    fn issued(&self, physical_id: &str) -> bool {
+    fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {
         endpoint::usable_id(physical_id)
     }
 }

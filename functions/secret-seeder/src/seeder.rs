@@ -400,7 +400,7 @@ impl CustomResource for SecretSeeder {
         Ok(())
     }
 
-    fn issued(&self, physical_id: &str) -> bool {
+    fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {
         is_secret_arn(physical_id)
     }
 }
