@@ -178,30 +178,22 @@ impl<S: SecretSource> DatabaseMigration<S> {
         } else {
             Missing::Vanished
         };
-        let store = store::open(&conn, budget, missing).await?;
+        let mut store = store::open(&conn, budget, missing).await?;
         let owner = Owner {
             stack_id: request.stack_id.clone(),
             logical_id: request.logical_resource_id.clone(),
         };
         let kind = run::Kind::of(request);
-        let (store, report) = match store {
-            AnyStore::Postgres(mut s) => {
-                let r = self
-                    .run(
-                        &mut s, created, &owner, &kind, &database, sources, props, budget,
-                    )
-                    .await;
-                (AnyStore::Postgres(s), r)
-            }
-            AnyStore::MySql(mut s) => {
-                let r = self
-                    .run(
-                        &mut s, created, &owner, &kind, &database, sources, props, budget,
-                    )
-                    .await;
-                (AnyStore::MySql(s), r)
-            }
+        let run = run::Run {
+            database: &database,
+            sources,
+            props,
+            resource: &owner,
+            kind: &kind,
+            budget,
+            created,
         };
+        let report = run::migrate(&mut store, &run).await;
         store.close().await;
         let report = report?;
         tracing::info!(
@@ -214,33 +206,6 @@ impl<S: SecretSource> DatabaseMigration<S> {
             "migrated"
         );
         Ok(Outcome::new(id).with_data(data(&database, &report)))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn run<T: Store>(
-        &self,
-        store: &mut T,
-        created: bool,
-        owner: &Owner,
-        kind: &run::Kind,
-        database: &str,
-        sources: &Sources,
-        props: &Properties,
-        budget: &Budget,
-    ) -> Result<run::Report, Error> {
-        if created {
-            // Recorded in the database itself: only a database this resource created is
-            // ever dropped, whichever copy of the function serves the Delete.
-            budget
-                .within("recording who created the database", store.set_owner(owner))
-                .await?
-                .map_err(|e| Error::Database {
-                    what: "recording who created the database".into(),
-                    database: database.to_owned(),
-                    message: error::db_message(&e),
-                })?;
-        }
-        run::migrate(store, database, sources, props, owner, kind, budget).await
     }
 
     /// Delete: retain (the default) without connecting, or drop a database this resource

@@ -1,22 +1,35 @@
 //! What to apply, revert, record and seed, and where a rollback aims: plain functions of
 //! what the function carries, what the database says it has and what the request says,
 //! unit-tested without a database.
+//!
+//! - [`plan_capped`]: which migrations to revert, record and apply.
+//! - [`aim`]: forward, or back to where a recorded Trigger left the database.
+//! - [`plan_seeds`]: which seed files to apply.
+//! - [`steps()`]: the whole run as a list of [`Step`]s, from all of the above and what the
+//!   database holds; [`crate::run`] only executes them.
 
+mod seeds;
+mod steps;
+mod trigger;
+
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::{self, Write as _};
 
-use serde_json::Value;
-use sha2::{Digest, Sha256};
+pub use seeds::{AppliedSeed, EditedSeed, UnknownSet, check_sets, plan_seeds};
+pub use steps::{
+    Asked, Found, Note, Refusal, RunPlan, Step, Why, above, highest, steps, still_ahead,
+};
+pub use trigger::{MAX_TRIGGER_TEXT, TriggerKey};
 
-/// A forward migration the function carries.
+/// A forward migration the function carries, its checksums borrowed where it has them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Carried {
+pub struct Carried<'a> {
     /// Its version.
     pub version: i64,
     /// SHA-384 of its SQL (sqlx's checksum).
-    pub checksum: Vec<u8>,
+    pub checksum: Cow<'a, [u8]>,
     /// SHA-384 of its down script, if it has one.
-    pub down_checksum: Option<Vec<u8>>,
+    pub down_checksum: Option<Cow<'a, [u8]>>,
 }
 
 /// A migration `_sqlx_migrations` lists as applied.
@@ -30,13 +43,13 @@ pub struct Applied {
 
 /// A down script recorded in the database when its migration was applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
+pub struct Recorded<'a> {
     /// The migration's version.
     pub version: i64,
     /// The checksum of the forward migration it undoes.
-    pub up_checksum: Vec<u8>,
+    pub up_checksum: Cow<'a, [u8]>,
     /// SHA-384 of the down script.
-    pub down_checksum: Vec<u8>,
+    pub down_checksum: Cow<'a, [u8]>,
 }
 
 /// Where a down script comes from.
@@ -105,9 +118,9 @@ pub enum PlanError {
 ///
 /// [`PlanError`] when the database and the function disagree about history.
 pub fn plan(
-    carried: &[Carried],
+    carried: &[Carried<'_>],
     applied: &[Applied],
-    recorded: &[Recorded],
+    recorded: &[Recorded<'_>],
     target_version: Option<i64>,
     allow_down: bool,
 ) -> Result<Plan, PlanError> {
@@ -123,9 +136,9 @@ pub fn plan(
 ///
 /// As [`plan`].
 pub fn plan_capped(
-    carried: &[Carried],
+    carried: &[Carried<'_>],
     applied: &[Applied],
-    recorded: &[Recorded],
+    recorded: &[Recorded<'_>],
     target_version: Option<i64>,
     cap: Option<i64>,
     allow_down: bool,
@@ -138,9 +151,10 @@ pub fn plan_capped(
         Some(t) => return Err(PlanError::UnknownTarget { target: t, newest }),
     };
     let target = cap.map_or(asked, |cap| cap.min(asked));
-    let carried_by: BTreeMap<i64, &Carried> = carried.iter().map(|c| (c.version, c)).collect();
+    let carried_by: BTreeMap<i64, &Carried<'_>> = carried.iter().map(|c| (c.version, c)).collect();
     let applied_by: BTreeMap<i64, &Applied> = applied.iter().map(|a| (a.version, a)).collect();
-    let recorded_by: BTreeMap<i64, &Recorded> = recorded.iter().map(|r| (r.version, r)).collect();
+    let recorded_by: BTreeMap<i64, &Recorded<'_>> =
+        recorded.iter().map(|r| (r.version, r)).collect();
 
     for a in applied.iter().filter(|a| a.version <= target) {
         match carried_by.get(&a.version) {
@@ -211,88 +225,6 @@ pub fn plan_capped(
         .collect();
     plan.record.sort_unstable();
     Ok(plan)
-}
-
-/// Longest canonical `Trigger` text recorded as it is, in bytes; a longer one is recorded by
-/// its SHA-256.
-pub const MAX_TRIGGER_TEXT: usize = 128;
-
-/// A `Trigger` as `_stackwright_triggers` records it: its canonical JSON text (object keys
-/// sorted, numbers and booleans as the strings CloudFormation delivers them as, so `3` and
-/// `"3"` are one Trigger), or `sha256:<hex>` of that text when it is longer than
-/// [`MAX_TRIGGER_TEXT`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TriggerKey(String);
-
-impl TriggerKey {
-    /// The key of a `Trigger` value; `None` for `null`, which is no Trigger.
-    pub fn of(value: &Value) -> Option<Self> {
-        if value.is_null() {
-            return None;
-        }
-        let mut text = String::new();
-        write_canonical(value, &mut text);
-        if text.len() > MAX_TRIGGER_TEXT {
-            let digest = Sha256::digest(text.as_bytes());
-            text = digest
-                .iter()
-                .fold(String::from("sha256:"), |mut hex, byte| {
-                    let _ = write!(hex, "{byte:02x}");
-                    hex
-                });
-        }
-        Some(Self(text))
-    }
-
-    /// The recorded text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for TriggerKey {
-    /// For log lines: a string Trigger without its JSON quotes, anything else as recorded.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match serde_json::from_str::<Value>(&self.0) {
-            Ok(Value::String(s)) => f.write_str(&s),
-            _ => f.write_str(&self.0),
-        }
-    }
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    let string = |s: &str, out: &mut String| out.push_str(&Value::String(s.to_owned()).to_string());
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => string(&b.to_string(), out),
-        Value::Number(n) => string(&n.to_string(), out),
-        Value::String(s) => string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            // Sorted here, whatever order the map keeps (serde_json's `preserve_order`).
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                string(key, out);
-                out.push(':');
-                write_canonical(item, out);
-            }
-            out.push('}');
-        }
-    }
 }
 
 /// The request a run serves, as [`aim`] sees it.
@@ -384,109 +316,21 @@ pub fn to_record(trigger: Option<&TriggerKey>, version: i64, ahead: &[i64]) -> O
     (trigger.is_some() && ahead.is_empty()).then_some(version)
 }
 
-/// A seed file the function carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedEntry {
-    /// Its set.
-    pub set: String,
-    /// Its file name.
-    pub file: String,
-    /// SHA-384 of its SQL.
-    pub checksum: Vec<u8>,
-}
-
-/// A seed file the database has applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedSeed {
-    /// Its set.
-    pub set: String,
-    /// Its file name.
-    pub file: String,
-    /// The checksum it was applied with.
-    pub checksum: Vec<u8>,
-}
-
-/// `Seeds` names a set the function does not carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownSet {
-    /// The name asked for.
-    pub set: String,
-    /// The sets carried.
-    pub known: Vec<String>,
-}
-
-/// A seed file was applied with other content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EditedSeed {
-    /// Its set.
-    pub set: String,
-    /// Its file name.
-    pub file: String,
-}
-
-/// Checks the requested sets exist (before connecting: a typo fails fast).
-///
-/// # Errors
-///
-/// [`UnknownSet`] for the first set not carried.
-pub fn check_sets(requested: &[String], known: &[&str]) -> Result<(), UnknownSet> {
-    match requested.iter().find(|s| !known.contains(&s.as_str())) {
-        Some(set) => Err(UnknownSet {
-            set: set.clone(),
-            known: known.iter().map(|s| (*s).to_owned()).collect(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// The seed files to apply, in order: each requested set in the order asked, its files by
-/// name, those not yet applied. Each file is applied once per database.
-///
-/// # Errors
-///
-/// [`EditedSeed`] when an applied file has changed.
-pub fn plan_seeds<'a>(
-    requested: &[String],
-    files: &'a [SeedEntry],
-    applied: &[AppliedSeed],
-) -> Result<Vec<&'a SeedEntry>, EditedSeed> {
-    let applied: BTreeMap<(&str, &str), &[u8]> = applied
-        .iter()
-        .map(|a| ((a.set.as_str(), a.file.as_str()), a.checksum.as_slice()))
-        .collect();
-    let mut todo = Vec::new();
-    for set in requested {
-        let mut in_set: Vec<&SeedEntry> = files.iter().filter(|f| &f.set == set).collect();
-        in_set.sort_by(|a, b| a.file.cmp(&b.file));
-        for file in in_set {
-            match applied.get(&(file.set.as_str(), file.file.as_str())) {
-                Some(sum) if *sum == file.checksum.as_slice() => {}
-                Some(_) => {
-                    return Err(EditedSeed {
-                        set: file.set.clone(),
-                        file: file.file.clone(),
-                    });
-                }
-                None => todo.push(file),
-            }
-        }
-    }
-    Ok(todo)
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn sum(tag: &str) -> Vec<u8> {
         tag.as_bytes().to_vec()
     }
 
-    fn carried(version: i64, down: bool) -> Carried {
+    fn carried(version: i64, down: bool) -> Carried<'static> {
         Carried {
             version,
-            checksum: sum(&format!("up{version}")),
-            down_checksum: down.then(|| sum(&format!("down{version}"))),
+            checksum: sum(&format!("up{version}")).into(),
+            down_checksum: down.then(|| sum(&format!("down{version}")).into()),
         }
     }
 
@@ -497,11 +341,11 @@ mod tests {
         }
     }
 
-    fn recorded(version: i64) -> Recorded {
+    fn recorded(version: i64) -> Recorded<'static> {
         Recorded {
             version,
-            up_checksum: sum(&format!("up{version}")),
-            down_checksum: sum(&format!("down{version}")),
+            up_checksum: sum(&format!("up{version}")).into(),
+            down_checksum: sum(&format!("down{version}")).into(),
         }
     }
 
@@ -543,7 +387,7 @@ mod tests {
         assert_eq!((p.apply.len(), p.record.clone()), (0, vec![1, 2]));
         // A fixed down script replaces the recorded one.
         let mut stale = recorded(2);
-        stale.down_checksum = sum("old down");
+        stale.down_checksum = sum("old down").into();
         let p = plan(
             &c,
             &[applied(1), applied(2)],
@@ -637,7 +481,7 @@ mod tests {
         assert!(p.apply.is_empty());
         // A recorded down for another version of the up does not count.
         let mut other = recorded(4);
-        other.up_checksum = sum("a different up");
+        other.up_checksum = sum("a different up").into();
         let p = plan(&c, &a, &[other], None, true).unwrap();
         assert_eq!(p.stop, Some(Stop::NoDown(4)));
     }
@@ -656,35 +500,6 @@ mod tests {
 
     fn key(value: Value) -> TriggerKey {
         TriggerKey::of(&value).unwrap()
-    }
-
-    #[test]
-    fn trigger_keys_are_canonical() {
-        use serde_json::json;
-        assert_eq!(key(json!("v1")).as_str(), r#""v1""#);
-        assert_eq!(key(json!("v1")).to_string(), "v1");
-        // CloudFormation delivers numbers and booleans as strings: one Trigger either way.
-        assert_eq!(key(json!(3)), key(json!("3")));
-        assert_eq!(key(json!(true)), key(json!("true")));
-        assert_ne!(key(json!("3")), key(json!("v3")));
-        // Object keys in any order, nested values normalised the same way.
-        let a = key(json!({"b": [1, {"y": true, "x": null}], "a": "z"}));
-        let b = key(
-            serde_json::from_str(r#"{"a": "z", "b": ["1", {"x": null, "y": "true"}]}"#).unwrap(),
-        );
-        assert_eq!(a, b);
-        assert_eq!(a.as_str(), r#"{"a":"z","b":["1",{"x":null,"y":"true"}]}"#);
-        assert_eq!(a.to_string(), a.as_str());
-        // No Trigger.
-        assert_eq!(TriggerKey::of(&json!(null)), None);
-        // Long values are recorded by their hash: bounded, and still one key per value.
-        let long = key(json!("x".repeat(MAX_TRIGGER_TEXT)));
-        assert!(long.as_str().starts_with("sha256:"), "{long:?}");
-        assert_eq!(long.as_str().len(), "sha256:".len() + 64);
-        assert_eq!(long, key(json!("x".repeat(MAX_TRIGGER_TEXT))));
-        assert_ne!(long, key(json!("x".repeat(MAX_TRIGGER_TEXT + 1))));
-        let fits = "x".repeat(MAX_TRIGGER_TEXT - 2);
-        assert_eq!(key(json!(fits)).to_string(), fits);
     }
 
     #[test]
@@ -890,63 +705,5 @@ mod tests {
         assert_eq!(to_record(Some(&v1), 0, &[]), Some(0));
         assert_eq!(to_record(Some(&v1), 5, &[5]), None);
         assert_eq!(to_record(None, 4, &[]), None);
-    }
-
-    fn seed(set: &str, file: &str, tag: &str) -> SeedEntry {
-        SeedEntry {
-            set: set.into(),
-            file: file.into(),
-            checksum: sum(tag),
-        }
-    }
-
-    #[test]
-    fn seeds_apply_once_in_the_order_asked() {
-        let files = [
-            seed("dev", "002_b.sql", "b"),
-            seed("common", "001_x.sql", "x"),
-            seed("dev", "001_a.sql", "a"),
-        ];
-        let req = vec!["dev".to_owned(), "common".to_owned()];
-        let todo: Vec<&str> = plan_seeds(&req, &files, &[])
-            .unwrap()
-            .iter()
-            .map(|f| f.file.as_str())
-            .collect();
-        assert_eq!(todo, ["001_a.sql", "002_b.sql", "001_x.sql"]);
-        let done = [AppliedSeed {
-            set: "dev".into(),
-            file: "001_a.sql".into(),
-            checksum: sum("a"),
-        }];
-        let todo = plan_seeds(&req, &files, &done).unwrap();
-        assert_eq!(todo.len(), 2);
-        let common_only = plan_seeds(&["common".to_owned()], &files, &done).unwrap();
-        assert_eq!(common_only.len(), 1);
-    }
-
-    #[test]
-    fn an_edited_seed_is_refused_and_unknown_sets_named() {
-        let files = [seed("dev", "001_a.sql", "a2")];
-        let done = [AppliedSeed {
-            set: "dev".into(),
-            file: "001_a.sql".into(),
-            checksum: sum("a"),
-        }];
-        assert_eq!(
-            plan_seeds(&["dev".to_owned()], &files, &done),
-            Err(EditedSeed {
-                set: "dev".into(),
-                file: "001_a.sql".into()
-            })
-        );
-        assert_eq!(
-            check_sets(&["dev".to_owned(), "prod".to_owned()], &["common", "dev"]),
-            Err(UnknownSet {
-                set: "prod".into(),
-                known: vec!["common".into(), "dev".into()]
-            })
-        );
-        assert!(check_sets(&["dev".to_owned()], &["common", "dev"]).is_ok());
     }
 }

@@ -1,27 +1,29 @@
-//! One migration run on one connection: take the lock, aim (forward, or back to where a
-//! recorded Trigger left the database), plan, revert, record, apply, seed, record the Trigger,
-//! release the lock on every path. The decisions are in [`crate::plan`]; this only does what
-//! the plan says, each step bounded by the budget.
+//! One migration run on one connection: record who created the database (when this run did),
+//! take the lock, read what the database holds, plan the whole run ([`plan::steps()`]), walk the
+//! steps, release the lock on every path. Every decision is in [`crate::plan`]; this only
+//! does what the steps say, each database call bounded by the budget.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use custom_resource::{Request, RequestType};
-use sqlx::migrate::{MigrateError, Migration, MigrationType};
+use sqlx::migrate::{MigrateError, Migration};
 use tokio::time::Instant;
+
+mod reason;
 
 use crate::Error;
 use crate::budget::Budget;
 use crate::error::db_message;
 use crate::lock::{self, Next};
 use crate::plan::{
-    self, Aim, Carried, DownFrom, Event, PlanError, Recorded, SeedEntry, Stop, TriggerKey,
+    self, Applied, Asked, DownFrom, Event, Found, Note, Refusal, Step, TriggerKey, Why, highest,
+    still_ahead,
 };
 use crate::properties::Properties;
-use crate::secret::Engine;
-use crate::source::{Sources, checksum, file_name};
-use crate::store::{Owner, RecordedDown, Store, TriggerRecord};
+use crate::source::{SeedFile, Sources, file_name};
+use crate::store::{Owner, Store, TriggerRecord};
+use reason::{failure_advice, migrate_message, refused, seed_advice};
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -79,13 +81,27 @@ impl Kind {
     }
 }
 
-/// The database a run works on, and its time budget.
-struct Ctx<'a> {
-    database: &'a str,
-    budget: &'a Budget,
+/// One run, borrowed from the request and what the invocation set up for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// The database's name, for reasons and logs.
+    pub database: &'a str,
+    /// The migrations and seeds the function carries.
+    pub sources: &'a Sources,
+    /// The resource's properties.
+    pub props: &'a Properties,
+    /// The stack resource served: who created the database, and whose Trigger is recorded.
+    pub resource: &'a Owner,
+    /// Create or Update, with the old Trigger of an Update.
+    pub kind: &'a Kind,
+    /// The time the request has left.
+    pub budget: &'a Budget,
+    /// This invocation created the database: the resource is recorded as its creator first,
+    /// so that only a database this resource created is ever dropped.
+    pub created: bool,
 }
 
-impl Ctx<'_> {
+impl Run<'_> {
     /// Runs one database call within the budget, naming it in any error.
     async fn db<T>(
         &self,
@@ -95,11 +111,15 @@ impl Ctx<'_> {
         self.budget
             .within(what, work)
             .await?
-            .map_err(|e| self.database_error(what, &e))
+            .map_err(|e| Error::Database {
+                what: what.to_owned(),
+                database: self.database.to_owned(),
+                message: db_message(&e),
+            })
     }
 
-    /// As [`Ctx::db`], for sqlx's migrator calls.
-    async fn migrate<T>(
+    /// As [`Run::db`], for sqlx's migrator calls.
+    async fn migrator<T>(
         &self,
         what: &str,
         work: impl Future<Output = Result<T, MigrateError>>,
@@ -114,45 +134,34 @@ impl Ctx<'_> {
             })
     }
 
-    fn database_error(&self, what: &str, err: &sqlx::Error) -> Error {
-        Error::Database {
-            what: what.to_owned(),
-            database: self.database.to_owned(),
-            message: db_message(err),
-        }
+    /// The reason a refused run fails with.
+    fn refused(&self, refusal: &Refusal) -> Error {
+        refused(refusal, self.database, &self.sources.migrations)
     }
 }
 
-fn migrate_message(err: &MigrateError) -> String {
-    match err {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => db_message(e),
-        other => other.to_string(),
-    }
-}
-
-/// Migrates the database behind `store` as `props` ask, holding sqlx's migration lock, for
-/// the `resource` and the `kind` of request (which decide, with the resource's Trigger
-/// records, whether the run goes forward or back: [`plan::aim`]).
+/// Migrates the database behind `store` as `run` asks, holding sqlx's migration lock: forward,
+/// or back to where the resource's Trigger left the database ([`plan::aim`]).
 ///
 /// # Errors
 ///
 /// Every [`Error`] a run can meet; the lock is released whatever happens.
-#[allow(clippy::too_many_arguments)]
-pub async fn migrate<S: Store>(
-    store: &mut S,
-    database: &str,
-    sources: &Sources,
-    props: &Properties,
-    resource: &Owner,
-    kind: &Kind,
-    budget: &Budget,
-) -> Result<Report, Error> {
-    let ctx = Ctx { database, budget };
-    take_lock(&ctx, store, props.lock_timeout_seconds).await?;
-    let result = locked(&ctx, store, sources, props, resource, kind).await;
+pub async fn migrate<S: Store>(store: &mut S, run: &Run<'_>) -> Result<Report, Error> {
+    if run.created {
+        // Recorded in the database itself: only a database this resource created is ever
+        // dropped, whichever copy of the function serves the Delete.
+        run.db(
+            "recording who created the database",
+            store.set_owner(run.resource),
+        )
+        .await?;
+    }
+    take_lock(run, store).await?;
+    let result = locked(run, store).await;
     // Released on every path; should the connection be stuck, closing it (the caller does,
     // right after) ends the session and the server releases the lock.
-    match tokio::time::timeout(budget.cleanup_timeout(), store.unlock()).await {
+    let database = run.database;
+    match tokio::time::timeout(run.budget.cleanup_timeout(), store.unlock()).await {
         Ok(Ok(())) => tracing::debug!(database, "migration lock released"),
         Ok(Err(e)) => {
             tracing::warn!(database, error = %db_message(&e), "could not release the migration lock; closing the connection releases it");
@@ -167,17 +176,18 @@ pub async fn migrate<S: Store>(
     result
 }
 
-async fn take_lock<S: Store>(ctx: &Ctx<'_>, store: &mut S, limit_secs: u32) -> Result<(), Error> {
+async fn take_lock<S: Store>(run: &Run<'_>, store: &mut S) -> Result<(), Error> {
+    let limit_secs = run.props.lock_timeout_seconds;
     let limit = Duration::from_secs(u64::from(limit_secs));
     let start = Instant::now();
     for attempt in 1.. {
-        if ctx
+        if run
             .db("taking the migration lock", store.try_lock())
             .await?
         {
             if attempt > 1 {
                 tracing::info!(
-                    database = ctx.database,
+                    database = run.database,
                     waited_ms = start.elapsed().as_millis() as u64,
                     "took the migration lock"
                 );
@@ -186,7 +196,7 @@ async fn take_lock<S: Store>(ctx: &Ctx<'_>, store: &mut S, limit_secs: u32) -> R
         }
         if attempt == 1 {
             tracing::info!(
-                database = ctx.database,
+                database = run.database,
                 limit_s = limit_secs,
                 "another migration holds the lock; waiting for it"
             );
@@ -195,516 +205,356 @@ async fn take_lock<S: Store>(ctx: &Ctx<'_>, store: &mut S, limit_secs: u32) -> R
             attempt,
             start.elapsed(),
             limit,
-            ctx.budget.statement_timeout(),
+            run.budget.statement_timeout(),
         ) {
             Next::Retry(pause) => tokio::time::sleep(pause).await,
             Next::GiveUp => break,
         }
     }
     Err(Error::Locked {
-        database: ctx.database.to_owned(),
+        database: run.database.to_owned(),
         waited: start.elapsed(),
         limit: limit_secs,
     })
 }
 
-async fn locked<S: Store>(
-    ctx: &Ctx<'_>,
-    store: &mut S,
-    sources: &Sources,
-    props: &Properties,
-    resource: &Owner,
-    kind: &Kind,
-) -> Result<Report, Error> {
-    let set = &sources.migrations;
-    let file_of = |version: i64| {
-        set.up(version)
-            .map(|m| file_name(m.version, &m.description, m.migration_type))
+/// Under the lock: read, plan, say, walk.
+async fn locked<S: Store>(run: &Run<'_>, store: &mut S) -> Result<Report, Error> {
+    let props = run.props;
+    let trigger = props.trigger.as_ref().and_then(TriggerKey::of);
+    let asked = Asked {
+        event: run.kind.event(),
+        trigger: trigger.as_ref(),
+        target_version: props.target_version,
+        allow_down: props.allow_down,
+        seeds: &props.seeds,
     };
-    ctx.migrate("creating the bookkeeping tables", store.prepare())
+    let found = read(run, store, &asked).await?;
+    let plan = plan::steps(&asked, run.sources, &found);
+    for note in &plan.notes {
+        say(run.database, note);
+    }
+    walk(run, store, &plan.steps, &found.applied).await
+}
+
+/// What the database holds: everything [`plan::steps()`] decides from.
+async fn read<S: Store>(run: &Run<'_>, store: &mut S, asked: &Asked<'_>) -> Result<Found, Error> {
+    run.migrator("creating the bookkeeping tables", store.prepare())
         .await?;
-    if let Some(version) = ctx
-        .migrate("reading `_sqlx_migrations`", store.dirty_version())
-        .await?
-    {
-        return Err(Error::Dirty {
-            version,
-            file: file_of(version)
-                .map(|f| format!(" (`{f}`)"))
-                .unwrap_or_default(),
-            database: ctx.database.to_owned(),
+    let dirty = run
+        .migrator("reading `_sqlx_migrations`", store.dirty_version())
+        .await?;
+    if dirty.is_some() {
+        return Ok(Found {
+            dirty,
+            ..Found::default()
         });
     }
-    let applied = ctx
-        .migrate("reading `_sqlx_migrations`", store.applied())
+    let applied = run
+        .migrator("reading `_sqlx_migrations`", store.applied())
         .await?;
-    let recorded_full: BTreeMap<i64, RecordedDown> = ctx
+    let downs = run
         .db("reading the recorded down scripts", store.recorded_downs())
-        .await?
-        .into_iter()
-        .map(|d| (d.version, d))
-        .collect();
-    let carried: Vec<Carried> = set
-        .ups()
-        .map(|m| Carried {
-            version: m.version,
-            checksum: m.checksum.to_vec(),
-            down_checksum: set.down(m.version).map(|d| checksum(d.sql.as_str())),
-        })
-        .collect();
-    let recorded: Vec<Recorded> = recorded_full
-        .values()
-        .map(|d| Recorded {
-            version: d.version,
-            up_checksum: d.up_checksum.clone(),
-            down_checksum: checksum(&d.sql),
-        })
-        .collect();
-
-    // Forward, or back to where this resource's Trigger left the database when it was
-    // applied (a rollback, whichever release serves it).
-    let trigger = props.trigger.as_ref().and_then(TriggerKey::of);
-    let record = trigger
-        .as_ref()
-        .map(|trigger| TriggerRecord { resource, trigger });
-    let recorded_version = match (&record, kind) {
-        (Some(record), Kind::Update { .. }) => {
-            ctx.db(
+        .await?;
+    let trigger_version = match (asked.event, asked.trigger) {
+        (Event::Update { .. }, Some(trigger)) => {
+            let record = TriggerRecord {
+                resource: run.resource,
+                trigger,
+            };
+            run.db(
                 "reading the Trigger's record",
-                store.trigger_version(record),
+                store.trigger_version(&record),
             )
             .await?
         }
         _ => None,
     };
-    let asked = props.target_version.unwrap_or_else(|| set.newest());
-    let aim = plan::aim(kind.event(), trigger.as_ref(), recorded_version, asked);
-    if let (
-        Aim::Recorded {
+    let seeds = if asked.seeds.is_empty() {
+        Vec::new()
+    } else {
+        run.db("reading `_stackwright_seeds`", store.applied_seeds())
+            .await?
+    };
+    Ok(Found {
+        dirty,
+        applied,
+        downs,
+        trigger_version,
+        seeds,
+    })
+}
+
+/// How a step ended.
+enum Flow {
+    /// Done: on to the next step.
+    Next,
+    /// The run ends here with SUCCESS, the database left ahead.
+    Halt,
+}
+
+/// Executes the steps in order until one halts the run; `before` is what was applied before.
+async fn walk<S: Store>(
+    run: &Run<'_>,
+    store: &mut S,
+    steps: &[Step<'_>],
+    before: &[Applied],
+) -> Result<Report, Error> {
+    let mut done = steps.len();
+    for (i, step) in steps.iter().enumerate() {
+        if let Flow::Halt = execute(run, store, step).await? {
+            done = i;
+            break;
+        }
+    }
+    Ok(tally(before, &steps[..done], &steps[done..]))
+}
+
+/// What a run reports: `done` are the steps it carried out, `left` those it did not reach
+/// (starting with the one that halted it). The version comes from what is known, not a query:
+/// after a failed down script the connection may be unusable, and a rollback must still
+/// answer SUCCESS.
+fn tally(before: &[Applied], done: &[Step<'_>], left: &[Step<'_>]) -> Report {
+    let mut reverted = Vec::new();
+    let mut applied = Vec::new();
+    let mut seeds_applied = 0;
+    for step in done {
+        match step {
+            Step::Revert { down, .. } => reverted.push(down.version),
+            Step::Apply(migration) => applied.push(migration.version),
+            Step::Seed(_) => seeds_applied += 1,
+            _ => {}
+        }
+    }
+    Report {
+        version: highest(before, &reverted, &applied),
+        applied: applied.len(),
+        reverted: reverted.len(),
+        seeds_applied,
+        ahead: still_ahead(left),
+    }
+}
+
+/// Executes one step.
+async fn execute<S: Store>(run: &Run<'_>, store: &mut S, step: &Step<'_>) -> Result<Flow, Error> {
+    let database = run.database;
+    match step {
+        Step::Refuse(refusal) => Err(run.refused(refusal)),
+        Step::Stop { why, ahead } => {
+            stopped(run, why, ahead);
+            Ok(Flow::Halt)
+        }
+        Step::Revert { down, from } => Ok(revert(run, store, down, *from).await),
+        Step::ForgetDown(version) => {
+            if let Err(e) = run
+                .db("forgetting a down script", store.forget_down(*version))
+                .await
+            {
+                tracing::warn!(database, version, error = %e, "reverted, but its recorded down script stays (harmless: it is replaced when the migration is applied again)");
+            }
+            Ok(Flow::Next)
+        }
+        Step::RecordDown { up, down } => run
+            .db("recording a down script", store.record_down(up, down))
+            .await
+            .map(|()| Flow::Next),
+        Step::Apply(migration) => apply(run, store, migration).await.map(|()| Flow::Next),
+        Step::Seed(file) => seed(run, store, file).await.map(|()| Flow::Next),
+        Step::RecordTrigger { trigger, version } => {
+            // The migrations are in: failing the run over a bookkeeping row would make
+            // CloudFormation roll the stack back. Without the row, a rollback to this Trigger
+            // goes forward as the properties say, as before Triggers were recorded.
+            let record = TriggerRecord {
+                resource: run.resource,
+                trigger,
+            };
+            match run
+                .db(
+                    "recording the Trigger",
+                    store.record_trigger(&record, *version),
+                )
+                .await
+            {
+                Ok(()) => {
+                    tracing::debug!(database, trigger = %trigger, version, "Trigger recorded");
+                }
+                Err(e) => tracing::error!(
+                    database,
+                    trigger = %trigger,
+                    error = %e,
+                    "could not record the Trigger; a rollback to it will not know where to go back to"
+                ),
+            }
+            Ok(Flow::Next)
+        }
+    }
+}
+
+/// Runs a down script. A failure halts the run rather than failing it: a FAILED during a
+/// rollback leaves the stack in UPDATE_ROLLBACK_FAILED, which is worse than a schema left
+/// ahead.
+async fn revert<S: Store>(run: &Run<'_>, store: &mut S, down: &Migration, from: DownFrom) -> Flow {
+    let database = run.database;
+    let version = down.version;
+    let what = format!("reverting migration {version}");
+    let outcome = async {
+        run.db(
+            &what,
+            store.set_statement_timeout(run.budget.statement_timeout()),
+        )
+        .await?;
+        run.budget.within(&what, store.revert(down)).await
+    }
+    .await;
+    let message = match outcome {
+        Ok(Ok(())) => {
+            tracing::info!(database, version, from = ?from, "reverted");
+            return Flow::Next;
+        }
+        Ok(Err(e)) => migrate_message(&e),
+        Err(e) => e.to_string(),
+    };
+    tracing::error!(
+        database,
+        version,
+        error = %message,
+        "the down script of migration {version} failed: the rollback stops here and the schema stays ahead (SUCCESS with `Ahead`); fix the down script or revert by hand"
+    );
+    Flow::Halt
+}
+
+async fn apply<S: Store>(run: &Run<'_>, store: &mut S, migration: &Migration) -> Result<(), Error> {
+    let version = migration.version;
+    let file = file_name(version, &migration.description, migration.migration_type);
+    let what = format!("applying migration {version} (`{file}`)");
+    run.db(
+        &what,
+        store.set_statement_timeout(run.budget.statement_timeout()),
+    )
+    .await?;
+    let started = Instant::now();
+    match run.budget.within(&what, store.apply(migration)).await? {
+        Ok(()) => {
+            tracing::info!(
+                database = run.database,
+                version,
+                file,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "applied"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let message = migrate_message(&e);
+            let advice = failure_advice(store, run.budget, migration).await;
+            Err(Error::MigrationFailed {
+                version,
+                file,
+                database: run.database.to_owned(),
+                message,
+                advice,
+            })
+        }
+    }
+}
+
+async fn seed<S: Store>(run: &Run<'_>, store: &mut S, file: &SeedFile) -> Result<(), Error> {
+    let what = format!("applying seed `{}/{}`", file.set, file.file);
+    run.db(
+        &what,
+        store.set_statement_timeout(run.budget.statement_timeout()),
+    )
+    .await?;
+    match run.budget.within(&what, store.apply_seed(file)).await? {
+        Ok(()) => {
+            tracing::info!(database = run.database, set = %file.set, file = %file.file, "seeded");
+            Ok(())
+        }
+        Err(e) => Err(Error::SeedFailed {
+            set: file.set.clone(),
+            file: file.file.clone(),
+            database: run.database.to_owned(),
+            message: db_message(&e),
+            advice: seed_advice(store.engine(), file.no_tx),
+        }),
+    }
+}
+
+/// Logs a note of the plan.
+fn say(database: &str, note: &Note<'_>) {
+    match *note {
+        Note::GoingBack {
+            trigger,
             recorded,
             asked,
             target,
-        },
-        Some(trigger),
-    ) = (aim, &trigger)
-    {
-        if aim.lowers() {
-            tracing::info!(
-                database = ctx.database,
-                trigger = %trigger,
-                recorded,
-                target,
-                asked,
-                "rollback to Trigger `{trigger}`: target {target}, recorded when it was applied (the properties ask for {asked}): nothing newer is applied; {}",
-                if props.allow_down {
-                    "anything newer applied is reverted (AllowDown)"
-                } else {
-                    "anything newer applied stays (AllowDown is not set)"
-                }
-            );
-        } else {
-            tracing::info!(
-                database = ctx.database,
-                trigger = %trigger,
-                recorded,
-                target,
-                "Trigger `{trigger}` was applied before, up to {recorded}: target {target}, as the properties ask"
-            );
-        }
-    }
-    let plan = match plan::plan_capped(
-        &carried,
-        &applied,
-        &recorded,
-        props.target_version,
-        aim.cap(),
-        props.allow_down,
-    ) {
-        Ok(plan) => plan,
-        Err(e) => {
-            let error = match e {
-                PlanError::Edited(version) => Error::Edited {
-                    version,
-                    file: file_of(version).unwrap_or_else(|| version.to_string()),
-                    database: ctx.database.to_owned(),
-                },
-                PlanError::Missing(version) => Error::Missing {
-                    version,
-                    database: ctx.database.to_owned(),
-                    target: aim.cap().unwrap_or(asked),
-                },
-                PlanError::UnknownTarget { target, newest } => {
-                    Error::UnknownTarget { target, newest }
-                }
-            };
-            return match aim {
-                // The Trigger was applied before: this goes back to a state the database
-                // had. A history this release disagrees with (it edited or dropped an
-                // applied migration: most likely why the forward Update failed) must not
-                // fail it: a FAILED rollback leaves the stack in UPDATE_ROLLBACK_FAILED.
-                Aim::Recorded { target, .. } => {
-                    let held = hold(&applied, target);
-                    tracing::error!(
-                        database = ctx.database,
-                        error = %error,
-                        ahead = %versions(&held.ahead),
-                        "going back to a Trigger applied before, and this function disagrees with the database's history: {error}. Nothing was changed (answering SUCCESS: a FAILED rollback would leave the stack in UPDATE_ROLLBACK_FAILED); fix the migrations before the next deploy"
-                    );
-                    Ok(held)
-                }
-                Aim::Forward => Err(error),
-            };
-        }
-    };
-    tracing::info!(
-        database = ctx.database,
-        target = plan.target,
-        applied = applied.len(),
-        to_apply = plan.apply.len(),
-        to_revert = plan.revert.len(),
-        "planned"
-    );
-
-    let mut report = Report::default();
-    if plan.stop == Some(Stop::NotAllowed) {
-        tracing::warn!(
-            database = ctx.database,
-            ahead = %versions(&plan.ahead),
-            target = plan.target,
-            "the database is ahead of this function's target (a rollback, or a lower TargetVersion): migrations {} are applied but newer than {}. Nothing was changed: the schema stays ahead, and the running code must tolerate it. With `AllowDown: true` their recorded down scripts would be run",
-            versions(&plan.ahead),
-            plan.target
-        );
-        report.ahead = plan.ahead;
-        report.version = highest(&applied, &[], &[]);
-        return Ok(report);
-    }
-
-    // Rollback: newest first, with the down script the plan chose.
-    for (i, (version, from)) in plan.revert.iter().enumerate() {
-        let down = match from {
-            DownFrom::Carried => set.down(*version).cloned(),
-            DownFrom::Recorded => recorded_full.get(version).map(|d| {
-                Migration::new(
-                    d.version,
-                    d.description.clone().into(),
-                    MigrationType::ReversibleDown,
-                    sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(d.sql.clone())),
-                    d.no_tx,
-                )
-            }),
-        };
-        let Some(down) = down else {
-            // The plan only picks sources that exist; stop rather than guess.
-            report.ahead = remaining(&plan, i);
-            break;
-        };
-        let what = format!("reverting migration {version}");
-        let outcome = async {
-            ctx.db(
-                &what,
-                store.set_statement_timeout(ctx.budget.statement_timeout()),
-            )
-            .await?;
-            ctx.budget.within(&what, store.revert(&down)).await
-        }
-        .await;
-        match outcome {
-            Ok(Ok(())) => {
-                report.reverted += 1;
-                tracing::info!(database = ctx.database, version, from = ?from, "reverted");
-                if let Err(e) = ctx
-                    .db("forgetting a down script", store.forget_down(*version))
-                    .await
-                {
-                    tracing::warn!(database = ctx.database, version, error = %e, "reverted, but its recorded down script stays (harmless: it is replaced when the migration is applied again)");
-                }
-            }
-            failed => {
-                // A FAILED during a rollback leaves the stack in UPDATE_ROLLBACK_FAILED, which
-                // is worse than a schema left ahead: stop the walk and say why.
-                let message = match failed {
-                    Ok(Err(e)) => migrate_message(&e),
-                    Err(e) => e.to_string(),
-                    Ok(Ok(())) => String::new(),
-                };
-                tracing::error!(
-                    database = ctx.database,
-                    version,
-                    error = %message,
-                    "the down script of migration {version} failed; the rollback stops here and the schema stays ahead (answering SUCCESS with `Ahead`: a FAILED rollback would be worse). Fix the down script or revert by hand"
-                );
-                report.ahead = remaining(&plan, i);
-                break;
-            }
-        }
-    }
-    if let (Some(Stop::NoDown(version)), true) = (plan.stop, report.ahead.is_empty()) {
-        report.ahead = plan.ahead.clone();
-        tracing::warn!(
-            database = ctx.database,
-            version,
-            ahead = %versions(&plan.ahead),
-            "migration {version} has no down script (none carried, none recorded when it was applied), so the rollback stopped there: migrations {} stay applied, newer than the target {}",
-            versions(&plan.ahead),
-            plan.target
-        );
-    }
-    let reverted: Vec<i64> = plan.revert[..report.reverted]
-        .iter()
-        .map(|(v, _)| *v)
-        .collect();
-    if !report.ahead.is_empty() {
-        // From what is known, not a query: after a failed down script the connection may
-        // be unusable, and a rollback must still answer SUCCESS.
-        report.version = highest(&applied, &reverted, &[]);
-        return Ok(report);
-    }
-
-    // Down scripts go in before their migrations: a rollback served by an older function
-    // finds them even if this run stops halfway.
-    for version in &plan.record {
-        let (Some(up), Some(down)) = (set.up(*version), set.down(*version)) else {
-            continue;
-        };
-        let recorded = RecordedDown {
-            version: *version,
-            description: up.description.to_string(),
-            up_checksum: up.checksum.to_vec(),
-            sql: down.sql.as_str().to_owned(),
-            no_tx: down.no_tx,
-        };
-        ctx.db("recording a down script", store.record_down(&recorded))
-            .await?;
-    }
-
-    for version in &plan.apply {
-        let Some(migration) = set.up(*version) else {
-            continue;
-        };
-        let file = file_name(
-            migration.version,
-            &migration.description,
-            migration.migration_type,
-        );
-        let what = format!("applying migration {version} (`{file}`)");
-        ctx.db(
-            &what,
-            store.set_statement_timeout(ctx.budget.statement_timeout()),
-        )
-        .await?;
-        let started = Instant::now();
-        match ctx.budget.within(&what, store.apply(migration)).await? {
-            Ok(()) => {
-                report.applied += 1;
-                tracing::info!(
-                    database = ctx.database,
-                    version,
-                    file,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "applied"
-                );
-            }
-            Err(e) => {
-                let message = migrate_message(&e);
-                let advice = failure_advice(store, ctx, migration).await;
-                return Err(Error::MigrationFailed {
-                    version: *version,
-                    file,
-                    database: ctx.database.to_owned(),
-                    message,
-                    advice,
-                });
-            }
-        }
-    }
-
-    if matches!(aim, Aim::Recorded { .. }) {
-        // A Trigger is recorded only after its run applied its seeds; a release that added
-        // seed files (for tables the rollback does not have) must not apply them now.
-        if !props.seeds.is_empty() {
-            tracing::info!(
-                database = ctx.database,
-                "seeds are not applied when going back to a Trigger applied before: they were applied then"
-            );
-        }
-    } else {
-        report.seeds_applied = seed(ctx, store, sources, props).await?;
-    }
-    report.version = highest(&applied, &reverted, &plan.apply);
-
-    if let (Some(record), Some(version)) = (
-        &record,
-        plan::to_record(trigger.as_ref(), report.version, &report.ahead),
-    ) {
-        // The migrations are in: failing the run over a bookkeeping row would make
-        // CloudFormation roll the stack back. Without the row, a rollback to this Trigger
-        // goes forward as the properties say, as before Triggers were recorded.
-        match ctx
-            .db(
-                "recording the Trigger",
-                store.record_trigger(record, version),
-            )
-            .await
-        {
-            Ok(()) => tracing::debug!(
-                database = ctx.database,
-                trigger = %record.trigger,
-                version,
-                "Trigger recorded"
-            ),
-            Err(e) => tracing::error!(
-                database = ctx.database,
-                trigger = %record.trigger,
-                error = %e,
-                "could not record the Trigger; a rollback to it will not know where to go back to"
-            ),
-        }
-    }
-    Ok(report)
-}
-
-/// What a run reports when it changes nothing: the database as it is, and what is applied
-/// above `target`, newest first.
-fn hold(applied: &[plan::Applied], target: i64) -> Report {
-    let mut ahead: Vec<i64> = applied
-        .iter()
-        .map(|a| a.version)
-        .filter(|v| *v > target)
-        .collect();
-    ahead.sort_unstable_by(|a, b| b.cmp(a));
-    Report {
-        version: highest(applied, &[], &[]),
-        ahead,
-        ..Report::default()
-    }
-}
-
-async fn seed<S: Store>(
-    ctx: &Ctx<'_>,
-    store: &mut S,
-    sources: &Sources,
-    props: &Properties,
-) -> Result<usize, Error> {
-    if props.seeds.is_empty() {
-        return Ok(0);
-    }
-    let files: Vec<_> = props
-        .seeds
-        .iter()
-        .filter_map(|set| sources.seeds.set(set))
-        .flatten()
-        .collect();
-    let entries: Vec<SeedEntry> = files
-        .iter()
-        .map(|f| SeedEntry {
-            set: f.set.clone(),
-            file: f.file.clone(),
-            checksum: f.checksum.clone(),
-        })
-        .collect();
-    let applied = ctx
-        .db("reading `_stackwright_seeds`", store.applied_seeds())
-        .await?;
-    let todo =
-        plan::plan_seeds(&props.seeds, &entries, &applied).map_err(|e| Error::SeedEdited {
-            set: e.set,
-            file: e.file,
-            database: ctx.database.to_owned(),
-        })?;
-    let mut count = 0;
-    for entry in todo {
-        let Some(file) = files
-            .iter()
-            .find(|f| f.set == entry.set && f.file == entry.file)
-        else {
-            continue;
-        };
-        let what = format!("applying seed `{}/{}`", file.set, file.file);
-        ctx.db(
-            &what,
-            store.set_statement_timeout(ctx.budget.statement_timeout()),
-        )
-        .await?;
-        match ctx.budget.within(&what, store.apply_seed(file)).await? {
-            Ok(()) => {
-                count += 1;
-                tracing::info!(database = ctx.database, set = %file.set, file = %file.file, "seeded");
-            }
-            Err(e) => {
-                return Err(Error::SeedFailed {
-                    set: file.set.clone(),
-                    file: file.file.clone(),
-                    database: ctx.database.to_owned(),
-                    message: db_message(&e),
-                    advice: match (store.engine(), file.no_tx) {
-                        (_, true) => {
-                            "It ran outside a transaction (`-- no-transaction`), so its statements before the failing one took effect: make it safe to run again, then deploy again"
-                        }
-                        (Engine::Postgres, false) => {
-                            "It was rolled back and is not recorded: fix it and deploy again"
-                        }
-                        (Engine::MySql, false) => {
-                            "Its data changes were rolled back and it is not recorded, but any DDL in it took effect (MySQL commits DDL on its own): fix it and deploy again"
-                        }
-                    },
-                });
-            }
-        }
-    }
-    Ok(count)
-}
-
-/// What happened to a failed migration and what to do, engine by engine.
-async fn failure_advice<S: Store>(store: &mut S, ctx: &Ctx<'_>, migration: &Migration) -> String {
-    let version = migration.version;
-    match store.engine() {
-        Engine::Postgres if migration.no_tx => format!(
-            "It ran outside a transaction (`-- no-transaction`), so its statements before the failing one may have taken effect: check them, make the migration safe to run again (`IF NOT EXISTS`), then deploy again. The migrations before {version} stay applied"
-        ),
-        Engine::Postgres => format!(
-            "It was rolled back, and the migrations before {version} stay applied: fix it (it was never applied, so editing it is safe) and deploy again; the next run continues from {version}"
-        ),
-        Engine::MySql => {
-            let dirty = ctx
-                .budget
-                .within("reading `_sqlx_migrations`", store.dirty_version())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten();
-            if dirty == Some(version) {
-                format!(
-                    "MySQL and MariaDB commit each DDL statement on its own, so its statements before the failing one took effect and version {version} is now marked dirty (`success = false`) in `_sqlx_migrations`. Check which of its statements took effect and undo them by hand, delete its row (`DELETE FROM _sqlx_migrations WHERE version = {version}`), fix the migration, then deploy again. The migrations before {version} stay applied"
-                )
+            allow_down,
+        } => tracing::info!(
+            database,
+            trigger = %trigger,
+            recorded,
+            target,
+            asked,
+            "rollback to Trigger `{trigger}`: target {target}, recorded when it was applied (the properties ask for {asked}): nothing newer is applied; {}",
+            if allow_down {
+                "anything newer applied is reverted (AllowDown)"
             } else {
-                format!(
-                    "None of it took effect, and the migrations before {version} stay applied: fix it and deploy again"
-                )
+                "anything newer applied stays (AllowDown is not set)"
             }
-        }
+        ),
+        Note::AppliedBefore {
+            trigger,
+            recorded,
+            target,
+        } => tracing::info!(
+            database,
+            trigger = %trigger,
+            recorded,
+            target,
+            "Trigger `{trigger}` was applied before, up to {recorded}: target {target}, as the properties ask"
+        ),
+        Note::Planned {
+            target,
+            applied,
+            to_apply,
+            to_revert,
+        } => tracing::info!(database, target, applied, to_apply, to_revert, "planned"),
+        Note::SeedsNotApplied => tracing::info!(
+            database,
+            "seeds are not applied when going back to a Trigger applied before: they were applied then"
+        ),
     }
 }
 
-/// The highest version applied after a run: what was applied before, less what it reverted,
-/// plus what it applied (a failed apply returns before this is asked).
-fn highest(before: &[plan::Applied], reverted: &[i64], applied_now: &[i64]) -> i64 {
-    before
-        .iter()
-        .map(|a| a.version)
-        .filter(|v| !reverted.contains(v))
-        .chain(applied_now.iter().copied())
-        .max()
-        .unwrap_or(0)
-}
-
-/// The versions still ahead when the walk stops at revert number `i`.
-fn remaining(plan: &plan::Plan, i: usize) -> Vec<i64> {
-    plan.revert[i..]
-        .iter()
-        .map(|(v, _)| *v)
-        .chain(plan.ahead.iter().copied())
-        .collect()
+/// Logs why a run ends with the database left ahead of its target.
+fn stopped(run: &Run<'_>, why: &Why, ahead: &[i64]) {
+    let database = run.database;
+    let list = versions(ahead);
+    match why {
+        Why::NotAllowed { target } => tracing::warn!(
+            database,
+            ahead = %list,
+            target,
+            "the database is ahead of this function's target {target} (a rollback, or a lower TargetVersion): nothing was changed, migrations {list} stay applied; `AllowDown: true` reverts them"
+        ),
+        Why::NoDown { version, target } => tracing::warn!(
+            database,
+            version,
+            ahead = %list,
+            "migration {version} has no down script (none carried, none recorded when it was applied), so the rollback stopped there: migrations {list} stay applied, newer than the target {target}"
+        ),
+        Why::Disagrees(refusal) => {
+            // Most likely why the forward Update failed; a FAILED rollback would leave the
+            // stack in UPDATE_ROLLBACK_FAILED.
+            let error = run.refused(refusal);
+            tracing::error!(
+                database,
+                error = %error,
+                ahead = %list,
+                "going back to a Trigger applied before, and this function disagrees with the database's history: {error}. Nothing was changed (SUCCESS: a FAILED rollback is worse); fix the migrations"
+            );
+        }
+    }
 }
 
 /// `3, 4` for logs and `Data.Ahead`.
@@ -718,31 +568,7 @@ pub fn versions(list: &[i64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_version_after_a_run() {
-        let before = [1, 2, 5].map(|version| plan::Applied {
-            version,
-            checksum: vec![],
-        });
-        assert_eq!(highest(&before, &[], &[]), 5);
-        assert_eq!(highest(&before, &[5], &[]), 2);
-        assert_eq!(highest(&before, &[5], &[3, 4]), 4);
-        assert_eq!(highest(&[], &[], &[]), 0);
-    }
-
-    #[test]
-    fn holding_reports_the_database_as_it_is() {
-        let applied = [1, 2, 5, 4].map(|version| plan::Applied {
-            version,
-            checksum: vec![],
-        });
-        let held = hold(&applied, 3);
-        assert_eq!((held.version, held.ahead), (5, vec![5, 4]));
-        assert_eq!((held.applied, held.reverted, held.seeds_applied), (0, 0, 0));
-        assert_eq!(hold(&applied, 5).ahead, Vec::<i64>::new());
-        assert_eq!(hold(&[], 0), Report::default());
-    }
+    use crate::source::MigrationSet;
 
     #[test]
     fn the_kind_carries_the_old_trigger_of_an_update() {
@@ -765,20 +591,60 @@ mod tests {
         );
     }
 
+    /// What a run that changes nothing reports.
+    fn hold(applied: &[Applied], target: i64) -> Report {
+        let stop = Step::Stop {
+            why: Why::NotAllowed { target },
+            ahead: plan::above(applied, target),
+        };
+        tally(applied, &[], &[stop])
+    }
+
+    #[test]
+    fn holding_reports_the_database_as_it_is() {
+        let applied = [1, 2, 5, 4].map(|version| Applied {
+            version,
+            checksum: vec![],
+        });
+        let held = hold(&applied, 3);
+        assert_eq!((held.version, held.ahead), (5, vec![5, 4]));
+        assert_eq!((held.applied, held.reverted, held.seeds_applied), (0, 0, 0));
+        assert_eq!(hold(&applied, 5).ahead, Vec::<i64>::new());
+        assert_eq!(hold(&[], 0), Report::default());
+    }
+
+    #[test]
+    fn a_run_reports_what_it_did_and_what_it_left_ahead() {
+        let set = MigrationSet::embedded();
+        let ups: Vec<&Migration> = set.ups().collect();
+        let (first, second) = (ups[0].version, ups[1].version);
+        let before = [Applied {
+            version: first,
+            checksum: vec![],
+        }];
+        let done = [Step::Apply(ups[1]), Step::ForgetDown(first)];
+        let report = tally(&before, &done, &[]);
+        assert_eq!(
+            report,
+            Report {
+                version: second,
+                applied: 1,
+                ..Report::default()
+            }
+        );
+        // Halted at a revert: it and what follows stay ahead.
+        let down = set.down(first).unwrap();
+        let left = [Step::Revert {
+            down,
+            from: DownFrom::Carried,
+        }];
+        let report = tally(&before, &[], &left);
+        assert_eq!((report.version, report.ahead), (first, vec![first]));
+    }
+
     #[test]
     fn versions_are_listed_for_data() {
         assert_eq!(versions(&[4, 3]), "4,3");
         assert_eq!(versions(&[]), "");
-    }
-
-    #[test]
-    fn a_stopped_walk_keeps_what_was_not_reverted() {
-        let plan = plan::Plan {
-            revert: vec![(5, DownFrom::Recorded), (4, DownFrom::Carried)],
-            ahead: vec![3],
-            ..plan::Plan::default()
-        };
-        assert_eq!(remaining(&plan, 1), [4, 3]);
-        assert_eq!(remaining(&plan, 0), [5, 4, 3]);
     }
 }

@@ -98,7 +98,7 @@ pub fn is_no_transaction(sql: &str) -> bool {
 }
 
 /// One seed file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedFile {
     /// Its set: the folder under `seeds/`.
     pub set: String,
@@ -113,7 +113,8 @@ pub struct SeedFile {
 }
 
 impl SeedFile {
-    fn new(set: String, file: String, sql: Cow<'static, str>) -> Self {
+    /// The seed file `set/file` with this SQL, its checksum and `-- no-transaction` read from it.
+    pub fn new(set: String, file: String, sql: Cow<'static, str>) -> Self {
         Self {
             checksum: checksum(&sql),
             no_tx: is_no_transaction(&sql),

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use custom_resource::Secret;
 use sha2::{Digest, Sha256};
-use sqlx::migrate::{MigrateError, Migration};
+use sqlx::migrate::{MigrateError, Migration, MigrationType};
+use sqlx::{AssertSqlSafe, SqlSafeStr as _};
 
 use crate::Error;
 use crate::budget::Budget;
@@ -56,19 +57,38 @@ pub struct Connection<'a> {
     pub tls: &'a TlsSettings,
 }
 
-/// A down script as recorded in [`DOWNS_TABLE`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A down script as recorded in [`DOWNS_TABLE`], ready for sqlx to run.
+#[derive(Debug, Clone)]
 pub struct RecordedDown {
-    /// The migration's version.
-    pub version: i64,
-    /// Its description.
-    pub description: String,
     /// The checksum of the forward migration it undoes.
     pub up_checksum: Vec<u8>,
-    /// The down script.
-    pub sql: String,
-    /// Whether it runs outside a transaction.
-    pub no_tx: bool,
+    /// The down script as sqlx reverts it: the migration's version and description, the
+    /// recorded SQL (its `checksum` is the SHA-384 of that SQL) and `no_tx` as recorded.
+    pub script: Migration,
+}
+
+impl RecordedDown {
+    /// A row of [`DOWNS_TABLE`]: the down script of migration `version` (`description`),
+    /// recorded with the checksum of the forward migration it undoes.
+    pub fn new(
+        version: i64,
+        description: String,
+        up_checksum: Vec<u8>,
+        sql: String,
+        no_tx: bool,
+    ) -> Self {
+        let script = Migration::new(
+            version,
+            description.into(),
+            MigrationType::ReversibleDown,
+            AssertSqlSafe(sql).into_sql_str(),
+            no_tx,
+        );
+        Self {
+            up_checksum,
+            script,
+        }
+    }
 }
 
 /// The stack resource that created a database.
@@ -132,10 +152,12 @@ pub trait Store: Send {
     fn recorded_downs(
         &mut self,
     ) -> impl Future<Output = Result<Vec<RecordedDown>, sqlx::Error>> + Send;
-    /// Records (or replaces) a down script.
+    /// Records (or replaces) `down`, the down script of the forward migration `up`, under
+    /// `up`'s version, description and checksum.
     fn record_down(
         &mut self,
-        down: &RecordedDown,
+        up: &Migration,
+        down: &Migration,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
     /// Forgets a down script once its migration is reverted.
     fn forget_down(&mut self, version: i64)
@@ -178,7 +200,8 @@ pub trait Store: Send {
     fn close(self) -> impl Future<Output = ()> + Send;
 }
 
-/// A connection to the database being migrated, on either engine.
+/// A connection to the database being migrated, on either engine: every [`Store`] call goes
+/// to the engine's own implementation.
 pub enum AnyStore {
     /// PostgreSQL.
     Postgres(postgres::PgStore),
@@ -186,13 +209,98 @@ pub enum AnyStore {
     MySql(mysql::MyStore),
 }
 
-impl AnyStore {
-    /// Closes the connection.
-    pub async fn close(self) {
-        match self {
-            Self::Postgres(s) => s.close().await,
-            Self::MySql(s) => s.close().await,
+/// Calls `$call` on the engine's store, bound as `$s`.
+macro_rules! on_engine {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            AnyStore::Postgres($s) => $call,
+            AnyStore::MySql($s) => $call,
         }
+    };
+}
+
+impl Store for AnyStore {
+    fn engine(&self) -> Engine {
+        on_engine!(self, s => s.engine())
+    }
+
+    async fn try_lock(&mut self) -> Result<bool, sqlx::Error> {
+        on_engine!(self, s => s.try_lock().await)
+    }
+
+    async fn unlock(&mut self) -> Result<(), sqlx::Error> {
+        on_engine!(self, s => s.unlock().await)
+    }
+
+    async fn prepare(&mut self) -> Result<(), MigrateError> {
+        on_engine!(self, s => s.prepare().await)
+    }
+
+    async fn set_statement_timeout(&mut self, limit: Duration) -> Result<(), sqlx::Error> {
+        on_engine!(self, s => s.set_statement_timeout(limit).await)
+    }
+
+    async fn dirty_version(&mut self) -> Result<Option<i64>, MigrateError> {
+        on_engine!(self, s => s.dirty_version().await)
+    }
+
+    async fn applied(&mut self) -> Result<Vec<Applied>, MigrateError> {
+        on_engine!(self, s => s.applied().await)
+    }
+
+    async fn recorded_downs(&mut self) -> Result<Vec<RecordedDown>, sqlx::Error> {
+        on_engine!(self, s => s.recorded_downs().await)
+    }
+
+    async fn record_down(&mut self, up: &Migration, down: &Migration) -> Result<(), sqlx::Error> {
+        on_engine!(self, s => s.record_down(up, down).await)
+    }
+
+    async fn forget_down(&mut self, version: i64) -> Result<(), sqlx::Error> {
+        on_engine!(self, s => s.forget_down(version).await)
+    }
+
+    async fn apply(&mut self, migration: &Migration) -> Result<(), MigrateError> {
+        on_engine!(self, s => s.apply(migration).await)
+    }
+
+    async fn revert(&mut self, migration: &Migration) -> Result<(), MigrateError> {
+        on_engine!(self, s => s.revert(migration).await)
+    }
+
+    async fn applied_seeds(&mut self) -> Result<Vec<AppliedSeed>, sqlx::Error> {
+        on_engine!(self, s => s.applied_seeds().await)
+    }
+
+    async fn apply_seed(&mut self, seed: &SeedFile) -> Result<(), sqlx::Error> {
+        on_engine!(self, s => s.apply_seed(seed).await)
+    }
+
+    async fn trigger_version(
+        &mut self,
+        record: &TriggerRecord<'_>,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        on_engine!(self, s => s.trigger_version(record).await)
+    }
+
+    async fn record_trigger(
+        &mut self,
+        record: &TriggerRecord<'_>,
+        version: i64,
+    ) -> Result<(), sqlx::Error> {
+        on_engine!(self, s => s.record_trigger(record, version).await)
+    }
+
+    async fn owner(&mut self) -> Result<Option<Owner>, sqlx::Error> {
+        on_engine!(self, s => s.owner().await)
+    }
+
+    async fn set_owner(&mut self, owner: &Owner) -> Result<(), sqlx::Error> {
+        on_engine!(self, s => s.set_owner(owner).await)
+    }
+
+    async fn close(self) {
+        on_engine!(self, s => s.close().await)
     }
 }
 

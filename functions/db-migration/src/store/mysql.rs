@@ -171,19 +171,13 @@ impl Store for MyStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(version, description, up_checksum, sql, no_tx)| RecordedDown {
-                    version,
-                    description,
-                    up_checksum,
-                    sql,
-                    no_tx,
-                },
-            )
+            .map(|(version, description, up_checksum, sql, no_tx)| {
+                RecordedDown::new(version, description, up_checksum, sql, no_tx)
+            })
             .collect())
     }
 
-    async fn record_down(&mut self, down: &RecordedDown) -> Result<(), sqlx::Error> {
+    async fn record_down(&mut self, up: &Migration, down: &Migration) -> Result<(), sqlx::Error> {
         query(AssertSqlSafe(format!(
             "INSERT INTO {DOWNS_TABLE} (version, description, up_checksum, down_sql, no_tx)
              VALUES (?, ?, ?, ?, ?)
@@ -191,10 +185,10 @@ impl Store for MyStore {
                  up_checksum = VALUES(up_checksum), down_sql = VALUES(down_sql),
                  no_tx = VALUES(no_tx), recorded_on = CURRENT_TIMESTAMP"
         )))
-        .bind(down.version)
-        .bind(&down.description)
-        .bind(&down.up_checksum)
-        .bind(&down.sql)
+        .bind(up.version)
+        .bind(&*up.description)
+        .bind(&*up.checksum)
+        .bind(down.sql.as_str())
         .bind(down.no_tx)
         .execute(&mut self.conn)
         .await?;
