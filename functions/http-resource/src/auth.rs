@@ -1,20 +1,19 @@
-//! `Auth`: header values read from Secrets Manager at invocation time, held in
-//! [`Secret`] until they go on the wire, and taught to the [`Redactor`] so that no `Reason`
-//! or log line can show them.
+//! `Auth`: header values from Secrets Manager secrets, read at invocation time through the
+//! library's reader ([`SecretSource`]), held in [`Secret`] until they go on the wire, and
+//! taught to the request's [`Redactor`] so that no `Reason` or log line can show them.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata};
 use custom_resource::Secret;
+use custom_resource::properties::scalar_text;
+use custom_resource::redact::Redactor;
+use custom_resource::secrets::{SecretSource, wipe};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio::time::Instant;
-use zeroize::Zeroize;
 
 use crate::error::Error;
 use crate::properties::Auth;
-use crate::redact::Redactor;
 
 /// The header value for `auth` from the secret's value: `<Scheme> <value>`, or the value
 /// alone. `secret` is the whole `SecretString`; with `Key` it must be a JSON object and the
@@ -49,60 +48,72 @@ pub fn header_value(secret: &Secret<String>, auth: &Auth) -> Result<Secret<Strin
     Ok(full)
 }
 
-/// The field `key` of a JSON secret, the rest of the parsed secret wiped.
+/// The field `key` of a JSON secret, the parsed secret wiped.
 fn pick(secret: &Secret<String>, key: &str) -> Result<Secret<String>, String> {
-    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(secret.expose()) else {
-        return Err(format!(
-            "`Key` is `{key}`, but the secret string is not a JSON object; remove `Key` to send the whole secret string"
-        ));
+    let Ok(mut parsed) = serde_json::from_str::<Value>(secret.expose()) else {
+        return Err(not_an_object(key));
     };
-    let picked = match fields.remove(key) {
-        Some(Value::String(s)) => Ok(Secret::new(s.trim().to_owned())),
-        Some(Value::Number(n)) => Ok(Secret::new(n.to_string())),
-        Some(_) => Err(format!("the field `{key}` is not a string or a number")),
-        None => {
-            let names: Vec<String> = fields.keys().take(20).map(|k| format!("`{k}`")).collect();
-            Err(format!(
-                "has no field `{key}`; its fields are {}",
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            ))
-        }
+    let picked = match &parsed {
+        Value::Object(fields) => match fields.get(key) {
+            Some(field @ (Value::String(_) | Value::Number(_))) => {
+                // Held in a `Secret` so that the untrimmed copy is wiped too.
+                let text = Secret::new(scalar_text(field).unwrap_or_default());
+                Ok(Secret::from(text.expose().trim()))
+            }
+            Some(_) => Err(format!("the field `{key}` is not a string or a number")),
+            None => {
+                let names: Vec<String> = fields.keys().take(20).map(|k| format!("`{k}`")).collect();
+                Err(format!(
+                    "has no field `{key}`; its fields are {}",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+            }
+        },
+        _ => Err(not_an_object(key)),
     };
-    wipe(Value::Object(fields));
+    wipe(&mut parsed);
     picked
 }
 
-fn wipe(value: Value) {
-    match value {
-        Value::String(mut s) => s.zeroize(),
-        Value::Array(items) => items.into_iter().for_each(wipe),
-        Value::Object(map) => map.into_iter().for_each(|(_, v)| wipe(v)),
-        _ => {}
-    }
+fn not_an_object(key: &str) -> String {
+    format!(
+        "`Key` is `{key}`, but the secret string is not a JSON object; remove `Key` to send the whole secret string"
+    )
 }
 
-/// Reads every `Auth` secret (each ARN once) and returns the headers to send, marked
-/// sensitive, after teaching `redactor` the values.
+/// Reads every `Auth` secret from `source` (each one once) and returns the headers to send,
+/// marked sensitive. `redactor` (the request's) learns the secrets from the reader and the
+/// header values here, with and without their scheme.
 ///
 /// # Errors
 ///
-/// [`Error::Secret`] naming the secret and what is wrong (never its value).
-pub async fn headers(
-    client: &aws_sdk_secretsmanager::Client,
+/// [`Error::AuthRead`] when a secret cannot be read (the library's reason, naming the
+/// property), [`Error::Secret`] when its value cannot be used; never a value.
+pub async fn headers<S: SecretSource>(
+    source: &S,
     auth: &[Auth],
-    redactor: &mut Redactor,
+    redactor: &Redactor,
     deadline: Instant,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
     let mut secrets: HashMap<&str, Secret<String>> = HashMap::new();
     let mut out = Vec::with_capacity(auth.len());
-    for entry in auth {
+    for (i, entry) in auth.iter().enumerate() {
         let arn = entry.secret_arn.as_str();
         if !secrets.contains_key(arn) {
-            let value = fetch(client, arn, deadline).await?;
+            // The path the properties' reasons use: `Auth`, or `Auth[1]` in a list.
+            let property = if auth.len() > 1 {
+                format!("Auth[{i}]")
+            } else {
+                "Auth".to_owned()
+            };
+            let value = source
+                .secret_string(arn, &format!("{property}.SecretArn"), redactor, deadline)
+                .await
+                .map_err(|error| Error::AuthRead { property, error })?;
             secrets.insert(arn, value);
         }
         let secret = &secrets[arn];
@@ -127,52 +138,6 @@ pub async fn headers(
         out.push((entry.header.clone(), value));
     }
     Ok(out)
-}
-
-async fn fetch(
-    client: &aws_sdk_secretsmanager::Client,
-    arn: &str,
-    deadline: Instant,
-) -> Result<Secret<String>, Error> {
-    let fail = |problem: String| Error::Secret {
-        arn: arn.to_owned(),
-        problem,
-    };
-    let limit = deadline
-        .saturating_duration_since(Instant::now())
-        .min(Duration::from_secs(30));
-    let call = client.get_secret_value().secret_id(arn).send();
-    let output = match tokio::time::timeout(limit, call).await {
-        Err(_) => {
-            return Err(fail(format!(
-                "Secrets Manager did not answer within {:.1} s (a function in a VPC needs a route or an endpoint to it)",
-                limit.as_secs_f64()
-            )));
-        }
-        Ok(Err(err)) => {
-            let code = err.code().map(str::to_owned);
-            tracing::warn!(secret = arn, error = %DisplayErrorContext(&err), "GetSecretValue failed");
-            return Err(fail(match code.as_deref() {
-                Some("ResourceNotFoundException") => {
-                    "not found in this account and region; check `Auth.SecretArn`".into()
-                }
-                Some("AccessDeniedException") => "access denied: the function's role needs `secretsmanager:GetSecretValue` on it (and `kms:Decrypt` when a customer-managed key encrypts it)".into(),
-                Some(code) => format!(
-                    "Secrets Manager answered `{code}`: {}",
-                    err.message().unwrap_or("no message")
-                ),
-                None => "could not reach Secrets Manager; the function's log has the detail".into(),
-            }));
-        }
-        Ok(Ok(output)) => output,
-    };
-    match output.secret_string {
-        Some(value) => Ok(Secret::new(value)),
-        None => Err(fail(
-            "has no `SecretString` (binary secrets are not supported); store the value as a string"
-                .into(),
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -250,6 +215,100 @@ mod tests {
         assert_eq!(
             header_value(&obj, &auth(Some("token"), None)).unwrap_err(),
             "the field `token` is not a string or a number"
+        );
+    }
+
+    /// Secrets held in memory, counting reads; a missing one fails as the library's reader
+    /// does.
+    #[derive(Default)]
+    struct Held {
+        values: HashMap<String, String>,
+        reads: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl SecretSource for Held {
+        async fn secret_string(
+            &self,
+            id: &str,
+            property: &str,
+            redactor: &Redactor,
+            _deadline: Instant,
+        ) -> Result<Secret<String>, custom_resource::Error> {
+            self.reads.lock().unwrap().push(id.to_owned());
+            let text = self
+                .values
+                .get(id)
+                .ok_or_else(|| custom_resource::Error::Secret {
+                    secret: id.to_owned(),
+                    problem: format!("ResourceNotFoundException; check `{property}`"),
+                })?;
+            let text = Secret::from(text.as_str());
+            custom_resource::secrets::teach(redactor, &text);
+            Ok(text)
+        }
+    }
+
+    fn entries(raw: Value) -> Vec<Auth> {
+        let raw = serde_json::json!({"BaseUrl": "https://x.example", "Create": {"Path": "/x"}, "Auth": raw});
+        crate::parse_properties(&raw).unwrap().auth
+    }
+
+    #[tokio::test]
+    async fn each_secret_is_read_once_and_every_header_value_is_taught() {
+        let held = Held {
+            values: HashMap::from([(
+                "dd".to_owned(),
+                r#"{"api_key": "k3y-value", "app": "4pp-value"}"#.to_owned(),
+            )]),
+            ..Held::default()
+        };
+        let auth = entries(serde_json::json!([
+            {"SecretArn": "dd", "Key": "api_key", "Header": "DD-API-KEY"},
+            {"SecretArn": "dd", "Key": "app", "Header": "Authorization", "Scheme": "Bearer"},
+        ]));
+        let redactor = Redactor::new();
+        let headers = headers(&held, &auth, &redactor, Instant::now())
+            .await
+            .unwrap();
+        assert_eq!(*held.reads.lock().unwrap(), ["dd"]);
+        assert_eq!(headers.len(), 2);
+        assert!(headers.iter().all(|(_, v)| v.is_sensitive()));
+        assert_eq!(headers[1].1, "Bearer 4pp-value");
+        // `app` is not a credential-like name: it is masked because it went into a header.
+        assert_eq!(
+            redactor.redact_known("k3y-value, 4pp-value, Bearer 4pp-value"),
+            "***, ***, ***"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_cannot_be_read_is_named_with_its_property() {
+        let held = Held::default();
+        let one = entries(serde_json::json!({"SecretArn": "gone"}));
+        let why = headers(&held, &one, &Redactor::new(), Instant::now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            why,
+            "`Auth`: could not read the secret `gone`: ResourceNotFoundException; check `Auth.SecretArn`"
+        );
+        let held = Held {
+            values: HashMap::from([("a".to_owned(), "x".to_owned())]),
+            ..Held::default()
+        };
+        let two = entries(serde_json::json!([
+            {"SecretArn": "a"},
+            {"SecretArn": "gone", "Header": "X-Key"},
+        ]));
+        let why = headers(&held, &two, &Redactor::new(), Instant::now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.starts_with("`Auth[1]`: could not read the secret `gone`")
+                && why.ends_with("check `Auth[1].SecretArn`"),
+            "{why}"
         );
     }
 }

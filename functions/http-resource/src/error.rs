@@ -11,7 +11,7 @@ use crate::properties::Op;
 /// One request as a reason names it: "the Create request `POST /v1/hooks`".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
-    /// Which operation.
+    /// Which of the template's operations sent it.
     pub op: Op,
     /// The method sent.
     pub method: Method,
@@ -70,7 +70,7 @@ pub enum Error {
     /// The server answered with a status the operation does not accept.
     #[error("{exchange} answered {status} {body}{after}{hint}")]
     Status {
-        /// The request.
+        /// The request, for the reason: operation, method, path.
         exchange: Box<Exchange>,
         /// `422 Unprocessable Entity`.
         status: String,
@@ -85,7 +85,7 @@ pub enum Error {
     /// No answer: the connection failed or timed out.
     #[error("{exchange} got no answer after {}: {cause}{hint}", attempts_text(*.attempts))]
     Transport {
-        /// The request.
+        /// The request, for the reason: operation, method, path.
         exchange: Box<Exchange>,
         /// How many attempts were made.
         attempts: u32,
@@ -98,7 +98,7 @@ pub enum Error {
     /// Retries could not go on before the deadline.
     #[error("{exchange} {}", deadline_text(*.attempts, *.wait, .last))]
     Deadline {
-        /// The request.
+        /// The request, for the reason: operation, method, path.
         exchange: Box<Exchange>,
         /// How many attempts were made.
         attempts: u32,
@@ -113,9 +113,9 @@ pub enum Error {
         "{exchange} answered {status}, but {problem}. An object may have been created: look for it at the API and remove it by hand"
     )]
     NoId {
-        /// The request.
+        /// The request, for the reason: operation, method, path.
         exchange: Box<Exchange>,
-        /// The status.
+        /// The status as the reason shows it (`201 Created`).
         status: String,
         /// What was looked for and found instead.
         problem: String,
@@ -128,7 +128,7 @@ pub enum Error {
     OutputsMissing {
         /// The request whose answer was read.
         exchange: Box<Exchange>,
-        /// The status.
+        /// The status as the reason shows it (`201 Created`).
         status: String,
         /// The output names, in backticks.
         names: String,
@@ -156,7 +156,18 @@ pub enum Error {
         note: String,
     },
 
-    /// An `Auth` secret could not be read or used.
+    /// An `Auth` secret could not be read: the library's reason (its one table: not found,
+    /// access denied, `kms:Decrypt`, no answer), after the property that named the secret.
+    /// The library's error is shown, not chained as a source, so the log does not repeat it.
+    #[error("`{property}`: {error}")]
+    AuthRead {
+        /// `Auth`, or `Auth[1]` in a list.
+        property: String,
+        /// What the library's reader said.
+        error: custom_resource::Error,
+    },
+
+    /// An `Auth` secret was read but its value cannot be used.
     #[error("`Auth` secret `{arn}`: {problem}")]
     Secret {
         /// The secret's ARN or name, as the template gives it.
@@ -168,7 +179,7 @@ pub enum Error {
     /// A URL could not be made from `BaseUrl`, the path and the id.
     #[error("the {op} URL: {problem}")]
     Url {
-        /// Which operation.
+        /// The operation whose URL it is.
         op: Op,
         /// What is wrong.
         problem: String,

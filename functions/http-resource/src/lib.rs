@@ -11,13 +11,18 @@
 //! - [`properties`]: the properties, parsed and checked across each other.
 //! - [`endpoint`]: `BaseUrl` rules, request URLs with the id encoded, ids in `Location`.
 //! - [`retry`]: which answers are retried, backoff with full jitter, `Retry-After`.
-//! - [`plan`]: the idempotency key, ids CloudFormation invents, what an Update does.
+//! - [`plan`]: the idempotency key and what an Update does.
 //! - [`outputs`]: the id and `Outputs` read from a response.
-//! - [`redact`]: credentials and token-like words kept out of reasons and logs.
 //! - [`error`]: the errors, whose `Display` is the `Reason`.
 //!
-//! The I/O is narrow: [`sender`] sends one operation with retries; [`auth`] reads `Auth`
-//! secrets; [`HttpResource`] orchestrates.
+//! The I/O is narrow: [`sender`] sends one operation with retries; [`auth`] turns `Auth`
+//! secrets into headers; [`HttpResource`] orchestrates.
+//!
+//! The protocol library does the rest: ids CloudFormation invents never reach this crate
+//! (the runner answers their Delete and turns their Update into a Create), secrets are read
+//! through [`custom_resource::secrets`], and the request's [`Redactor`] (taught the `Auth`
+//! values and credential-like headers here) masks them in every `Reason` and log line, with
+//! [`custom_resource::redact`] masking token-like words in what an API answers.
 
 pub mod auth;
 pub mod endpoint;
@@ -25,10 +30,11 @@ pub mod error;
 pub mod outputs;
 pub mod plan;
 pub mod properties;
-pub mod redact;
 pub mod retry;
 pub mod sender;
 
+use custom_resource::redact::{Redactor, sensitive_name};
+use custom_resource::secrets::{SecretSource, SecretsManager};
 use custom_resource::{CustomResource, Outcome, Request};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
@@ -37,23 +43,18 @@ pub use error::Error;
 pub use properties::{Properties, parse_properties};
 
 use crate::outputs::{IdProblem, describe_body, id_from_body, read_outputs};
-use crate::plan::{UpdatePlan, idempotency_key, invented_by_cloudformation, plan_update};
+use crate::plan::{UpdatePlan, idempotency_key, plan_update};
 use crate::properties::{IdFrom, OnDelete, Op};
-use crate::redact::Redactor;
 use crate::sender::{Answer, Sender};
 
-/// The resource: one HTTP client and one Secrets Manager client for the whole process.
-pub struct HttpResource {
+/// The resource: one HTTP client and one secret reader for the whole process (Secrets
+/// Manager through the library's shared AWS configuration, unless a test gives another).
+pub struct HttpResource<S = SecretsManager> {
     client: reqwest::Client,
-    secrets: aws_sdk_secretsmanager::Client,
+    secrets: S,
 }
 
 impl HttpResource {
-    /// A resource over these clients (build them once, in `main`).
-    pub fn new(client: reqwest::Client, secrets: aws_sdk_secretsmanager::Client) -> Self {
-        Self { client, secrets }
-    }
-
     /// The HTTP client every request goes through: the protocol library's TLS set-up
     /// (rustls on aws-lc-rs, Mozilla's roots plus `SSL_CERT_FILE`), and no redirects, so that
     /// a credential never follows one to another address.
@@ -68,19 +69,28 @@ impl HttpResource {
             .build()
             .map_err(|e| Error::Internal(e.without_url().to_string()))
     }
+}
 
-    /// Reads the `Auth` secrets and sets up the requests of one invocation.
+impl<S: SecretSource> HttpResource<S> {
+    /// A resource over this client and reader (made once, in `main`; the reader builds its
+    /// AWS client on the first request that has `Auth`).
+    pub fn new(client: reqwest::Client, secrets: S) -> Self {
+        Self { client, secrets }
+    }
+
+    /// Reads the `Auth` secrets and sets up the requests of one invocation. What must not
+    /// be shown is taught to the request's redactor, which the runner applies too.
     async fn session<'a>(
         &'a self,
         props: &'a Properties,
-        request: &Request<Properties>,
-        redactor: &'a mut Redactor,
+        request: &'a Request<Properties>,
     ) -> Result<Session<'a>, Error> {
+        let redactor = &request.redactor;
         let mut headers = HeaderMap::new();
         for (name, value) in &props.headers {
             let mut value = HeaderValue::from_str(value)
                 .map_err(|_| Error::Internal(format!("header `{name}` has an invalid value")))?;
-            if redact::sensitive_name(name.as_str()) {
+            if sensitive_name(name.as_str()) {
                 value.set_sensitive(true);
                 redactor.add(value.to_str().unwrap_or_default());
             }
@@ -91,7 +101,6 @@ impl HttpResource {
         {
             headers.insert(name, value);
         }
-        let redactor: &'a Redactor = redactor;
         Ok(Session {
             props,
             redactor,
@@ -323,47 +332,32 @@ impl Session<'_> {
     }
 }
 
-impl CustomResource for HttpResource {
+impl<S: SecretSource> CustomResource for HttpResource<S> {
     type Properties = Properties;
     type Error = Error;
 
     async fn create(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
-        let mut redactor = Redactor::new();
-        let session = self
-            .session(&request.properties, request, &mut redactor)
-            .await?;
+        let session = self.session(&request.properties, request).await?;
         session.create(request).await
     }
 
     async fn update(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
         let props = &request.properties;
         let id = request.physical_id();
-        let plan =
-            if invented_by_cloudformation(id, request.stack_name(), &request.logical_resource_id) {
-                UpdatePlan::Replace {
-                    why: "an id CloudFormation made up after a Create that never answered".into(),
-                }
-            } else {
-                plan_update(props, request.old_properties.as_ref())
-            };
+        let plan = plan_update(props, request.old_properties.as_ref());
         if plan == UpdatePlan::Keep {
             // Nothing to send, so no secret to read: a template that retains a resource whose
             // secret is gone can still be updated.
             tracing::info!(physical_id = %id, "nothing to change remotely and no `Outputs`");
             return Ok(Outcome::keep_id().no_echo(props.no_echo));
         }
-        let mut redactor = Redactor::new();
-        let session = self.session(props, request, &mut redactor).await?;
+        let session = self.session(props, request).await?;
         session.update(request, plan).await
     }
 
     async fn delete(&self, request: &Request<Properties>) -> Result<(), Error> {
         let props = &request.properties;
         let id = request.physical_id();
-        if invented_by_cloudformation(id, request.stack_name(), &request.logical_resource_id) {
-            tracing::info!(physical_id = %id, "an id CloudFormation made up after a Create that never answered: nothing to delete");
-            return Ok(());
-        }
         let delete = match (&props.delete, props.on_delete) {
             (_, OnDelete::Retain) => {
                 tracing::info!(physical_id = %id, "`OnDelete: Retain`: the remote object is kept");
@@ -375,8 +369,7 @@ impl CustomResource for HttpResource {
             }
             (Some(delete), OnDelete::Delete) => delete,
         };
-        let mut redactor = Redactor::new();
-        let session = self.session(props, request, &mut redactor).await?;
+        let session = self.session(props, request).await?;
         let answer = session
             .sender
             .send(Op::Delete, delete, Some(id), None)
@@ -389,8 +382,8 @@ impl CustomResource for HttpResource {
         Ok(())
     }
 
-    /// Any id that can be put into a path may be a remote object's; ids CloudFormation makes
-    /// up are recognised in [`CustomResource::delete`], where the stack's name is known.
+    /// Any id that can be put into a path may be a remote object's; the runner has already
+    /// recognised the ids it made for failed Creates and those CloudFormation invents.
     fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {
         endpoint::usable_id(physical_id)
     }

@@ -1,12 +1,14 @@
-//! The `http-resource` Lambda function: wiring only.
+//! The `http-resource` Lambda function: wiring only. Nothing AWS is built here: the secret
+//! reader loads the SDK configuration on the first request that has `Auth`.
 
+use custom_resource::aws::Aws;
+use custom_resource::secrets::SecretsManager;
 use http_resource::HttpResource;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     custom_resource::init_tracing();
     let client = HttpResource::http_client()?;
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    let secrets = SecretsManager::new(Aws::from_env());
     custom_resource::run(HttpResource::new(client, secrets)).await
 }

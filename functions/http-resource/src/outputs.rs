@@ -21,12 +21,12 @@ pub enum IdProblem {
     },
     /// Something at the pointer that is not a string or a number.
     NotScalar {
-        /// Its kind.
+        /// What was found: "an object", "a list", "a boolean" or "null".
         kind: &'static str,
     },
     /// A string or number that cannot be a physical id.
     Unusable {
-        /// Why.
+        /// What makes it unusable (`.` or empty, too long, control characters).
         why: String,
     },
 }

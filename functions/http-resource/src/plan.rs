@@ -1,5 +1,6 @@
-//! Decisions made before any request: the idempotency key, whether an id is one
-//! CloudFormation invented, and what an Update does.
+//! Decisions made before any request: the idempotency key and what an Update does. (Ids
+//! CloudFormation invents are the runner's: see
+//! [`custom_resource::response::invented_by_cloudformation`].)
 
 use sha2::{Digest, Sha256};
 
@@ -20,32 +21,6 @@ pub fn idempotency_key(stack_id: &str, logical_id: &str, request_id: &str) -> St
         .take(16)
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Whether `physical_id` is one CloudFormation made up because a Create never answered:
-/// `<stack name>-<logical id>-<12 or 13 upper-case letters and digits>`, the two names
-/// possibly shortened. Such an id never named a remote object: a Delete for it deletes
-/// nothing and an Update for it creates.
-pub fn invented_by_cloudformation(physical_id: &str, stack_name: &str, logical_id: &str) -> bool {
-    let Some((prefix, suffix)) = physical_id.rsplit_once('-') else {
-        return false;
-    };
-    let random = (12..=13).contains(&suffix.len())
-        && suffix
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if !random || stack_name.is_empty() || logical_id.is_empty() {
-        return false;
-    }
-    // The prefix is a (possibly shortened) stack name, `-`, a (possibly shortened) logical
-    // id; stack names may themselves contain `-`, so try every split.
-    prefix.match_indices('-').any(|(i, _)| {
-        let (stack, logical) = (&prefix[..i], &prefix[i + 1..]);
-        !stack.is_empty()
-            && !logical.is_empty()
-            && stack_name.starts_with(stack)
-            && logical_id.starts_with(logical)
-    })
 }
 
 /// What an Update does.
@@ -139,39 +114,6 @@ mod tests {
             idempotency_key("a", "bc", "d"),
             idempotency_key("ab", "c", "d")
         );
-    }
-
-    #[test]
-    fn ids_cloudformation_invents() {
-        assert!(invented_by_cloudformation(
-            "stackwright-test-Thing-1A2B3C4D5E6F",
-            "stackwright-test",
-            "Thing"
-        ));
-        assert!(invented_by_cloudformation(
-            "app-Hook-ABCDEFGHIJKLM",
-            "app",
-            "Hook"
-        ));
-        // Shortened names.
-        assert!(invented_by_cloudformation(
-            "a-very-long-sta-VeryLongLogi-1A2B3C4D5E6F",
-            "a-very-long-stack-name",
-            "VeryLongLogicalId"
-        ));
-        // Remote ids stay remote ids.
-        for id in [
-            "42",
-            "b3a2c1d0-0000-4000-8000-000000000000",
-            "app-Hook-1a2b3c4d5e6f",
-            "other-Hook-1A2B3C4D5E6F",
-            "app-Other-1A2B3C4D5E6F",
-            "app-Hook-1A2B3C4D5E6",
-            "app-Hook",
-            "Hook-1A2B3C4D5E6F",
-        ] {
-            assert!(!invented_by_cloudformation(id, "app", "Hook"), "{id}");
-        }
     }
 
     #[test]

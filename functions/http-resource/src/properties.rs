@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use custom_resource::PropertyError;
-use custom_resource::properties::de;
+use custom_resource::properties::{de, scalar_text};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -36,8 +36,10 @@ const RESERVED_HEADERS: [&str; 6] = [
     "te",
 ];
 
-/// The properties of a `Custom::HttpResource`, checked.
-#[derive(Debug, Clone, PartialEq)]
+/// The properties of a `Custom::HttpResource`, checked: serde reads a raw struct, and
+/// `TryFrom` checks it into this one, so an unchecked value cannot exist.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawProperties")]
 #[non_exhaustive]
 pub struct Properties {
     /// `https://…` (plain `http` only for loopback or with `AllowHttp`), without query or
@@ -77,7 +79,7 @@ pub struct Properties {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Operation {
-    /// The HTTP method.
+    /// The HTTP method (`Method`, or the operation's default).
     pub method: Method,
     /// The path (and query) appended to `BaseUrl`; `{id}` is the physical id, URL-encoded.
     pub path: String,
@@ -151,15 +153,8 @@ pub fn parse_properties(raw: &Value) -> Result<Properties, PropertyError> {
     custom_resource::properties::parse(raw)
 }
 
-impl<'de> Deserialize<'de> for Properties {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = RawProperties::deserialize(deserializer)?;
-        // The checks run after serde has finished, so the error's path is the root: the
-        // message names the property itself.
-        raw.check().map_err(serde::de::Error::custom)
-    }
-}
-
+/// `ResourceProperties` as serde reads them, before the checks across properties; only
+/// [`Properties`] (through `TryFrom`) ever sees one.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct RawProperties {
@@ -181,8 +176,10 @@ struct RawProperties {
     outputs: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "de::boolean")]
     no_echo: bool,
+    /// Values are any scalar, read as text ([`scalar_text`]) in the checks, which name the
+    /// header.
     #[serde(default)]
-    headers: BTreeMap<String, Text>,
+    headers: BTreeMap<String, Value>,
     #[serde(default)]
     auth: Option<AuthList>,
     #[serde(default)]
@@ -212,7 +209,7 @@ struct StatusNumber(#[serde(deserialize_with = "de::number")] u16);
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct RawAuth {
     secret_arn: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::opt_scalar_text")]
     key: Option<String>,
     #[serde(default)]
     header: Option<String>,
@@ -220,30 +217,17 @@ struct RawAuth {
     scheme: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct RawRetry {
-    #[serde(default, deserialize_with = "de::opt_number")]
-    max_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "max_attempts")]
+    max_attempts: Option<u64>,
     #[serde(default, deserialize_with = "de::opt_number")]
     attempt_timeout_seconds: Option<f64>,
 }
 
-/// A header value: a string, or a number or boolean written as one.
-#[derive(Debug)]
-struct Text(String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Value::deserialize(deserializer)? {
-            Value::String(s) => Ok(Self(s)),
-            Value::Number(n) => Ok(Self(n.to_string())),
-            Value::Bool(b) => Ok(Self(b.to_string())),
-            _ => Err(serde::de::Error::custom(
-                "expected a string header value, got a list, an object or null",
-            )),
-        }
-    }
+fn max_attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de::bounded(d, 1, MAX_MAX_ATTEMPTS.into())
 }
 
 /// `Auth`: one object, or a list of them (an API that wants two keys, like Datadog's).
@@ -272,13 +256,13 @@ impl<'de> Deserialize<'de> for AuthList {
 /// Which operation an [`Operation`] is, for defaults, checks and reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// `Create`.
+    /// Makes the remote object on Create (and on a replacing Update); default `POST`.
     Create,
-    /// `Read`.
+    /// Fetches the object for `Outputs` an answer lacks; default `GET`.
     Read,
-    /// `Update`.
+    /// Changes the object in place; default `PUT`.
     Update,
-    /// `Delete`.
+    /// Removes the object on Delete unless `OnDelete: Retain`; default `DELETE`.
     Delete,
 }
 
@@ -308,6 +292,16 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> PropertyError {
     PropertyError::new(path, message)
 }
 
+impl TryFrom<RawProperties> for Properties {
+    type Error = PropertyError;
+
+    /// The checks across properties. Serde has finished by then, so each error names its
+    /// property itself.
+    fn try_from(raw: RawProperties) -> Result<Self, PropertyError> {
+        raw.check()
+    }
+}
+
 impl RawProperties {
     fn check(self) -> Result<Properties, PropertyError> {
         let base_url = endpoint::base_url(&self.base_url, self.allow_http)
@@ -332,7 +326,7 @@ impl RawProperties {
         if !self.outputs.is_empty() && update.is_some() && read.is_none() {
             return Err(err(
                 "Read",
-                "is required with both `Outputs` and `Update`: an Update may answer without a body (204), and CloudFormation keeps no output the response leaves out, so they must be read again; add `Read: {Path: …/{id}}`",
+                "is required with both `Outputs` and `Update`: an Update may answer 204 with no body, and CloudFormation drops outputs its answer leaves out; add `Read: {Path: …/{id}}`",
             ));
         }
 
@@ -358,25 +352,16 @@ impl RawProperties {
             ));
         }
 
-        let raw_retry = self.retry.unwrap_or(RawRetry {
-            max_attempts: None,
-            attempt_timeout_seconds: None,
-        });
+        let raw_retry = self.retry.unwrap_or_default();
         let retry = Retry {
-            max_attempts: raw_retry.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            // `bounded` has kept it from 1 to `MAX_MAX_ATTEMPTS`.
+            max_attempts: raw_retry
+                .max_attempts
+                .map_or(DEFAULT_MAX_ATTEMPTS, |n| n as u32),
             attempt_timeout_seconds: raw_retry
                 .attempt_timeout_seconds
                 .unwrap_or(DEFAULT_ATTEMPT_TIMEOUT_SECONDS),
         };
-        if !(1..=MAX_MAX_ATTEMPTS).contains(&retry.max_attempts) {
-            return Err(err(
-                "Retry.MaxAttempts",
-                format!(
-                    "expected a whole number from 1 to {MAX_MAX_ATTEMPTS}, got `{}`",
-                    retry.max_attempts
-                ),
-            ));
-        }
         if !(retry.attempt_timeout_seconds.is_finite()
             && (1.0..=900.0).contains(&retry.attempt_timeout_seconds))
         {
@@ -471,7 +456,7 @@ pub fn body_json(body: Value) -> Result<Value, String> {
     match body {
         Value::String(text) => serde_json::from_str(&text).map_err(|e| {
             format!(
-                "a string `Body` must be JSON text (it is parsed, so numbers and booleans keep their types): {e}; write the object itself, or valid JSON in the string"
+                "a string `Body` must be JSON text ({e}); write the object itself, or valid JSON in the string"
             )
         }),
         other => Ok(other),
@@ -590,14 +575,25 @@ fn check_auth(list: Vec<RawAuth>) -> Result<Vec<Auth>, PropertyError> {
 }
 
 fn check_headers(
-    raw: BTreeMap<String, Text>,
+    raw: BTreeMap<String, Value>,
     auth: &[Auth],
     idempotency_key: Option<&HeaderName>,
 ) -> Result<Vec<(HeaderName, String)>, PropertyError> {
     let mut headers: Vec<(HeaderName, String)> = Vec::with_capacity(raw.len());
-    for (name, Text(value)) in raw {
+    for (name, value) in raw {
         let at = format!("Headers.{name}");
         let header = header_name(&at, &name)?;
+        let Some(value) = scalar_text(&value) else {
+            let got = match value {
+                Value::Array(_) => "a list",
+                Value::Object(_) => "an object",
+                _ => "null",
+            };
+            return Err(err(
+                at,
+                format!("expected a string header value, got {got}"),
+            ));
+        };
         if RESERVED_HEADERS.contains(&header.as_str()) {
             return Err(err(
                 at,
@@ -814,7 +810,7 @@ mod tests {
             ),
             (
                 with(json!({"Create": {"Path": "/x", "Body": "{\"a\": 1"}})),
-                "property `Create.Body`: a string `Body` must be JSON text (it is parsed, so numbers and booleans keep their types): EOF while parsing an object at line 1 column 7; write the object itself, or valid JSON in the string",
+                "property `Create.Body`: a string `Body` must be JSON text (EOF while parsing an object at line 1 column 7); write the object itself, or valid JSON in the string",
             ),
             (
                 with(json!({"Create": {"Path": "/x", "ExpectStatus": [200, 700]}})),
@@ -834,7 +830,7 @@ mod tests {
             ),
             (
                 with(json!({"Outputs": {"Url": "/url"}, "Update": {"Path": "/hooks/{id}"}})),
-                "property `Read`: is required with both `Outputs` and `Update`: an Update may answer without a body (204), and CloudFormation keeps no output the response leaves out, so they must be read again; add `Read: {Path: …/{id}}`",
+                "property `Read`: is required with both `Outputs` and `Update`: an Update may answer 204 with no body, and CloudFormation drops outputs its answer leaves out; add `Read: {Path: …/{id}}`",
             ),
             (
                 with(json!({"IdFrom": "Header"})),
@@ -847,6 +843,14 @@ mod tests {
             (
                 with(json!({"Retry": {"MaxAttempts": 0}})),
                 "property `Retry.MaxAttempts`: expected a whole number from 1 to 10, got `0`",
+            ),
+            (
+                with(json!({"Retry": {"MaxAttempts": "many"}})),
+                "property `Retry.MaxAttempts`: expected a whole number from 1 to 10, got `many`",
+            ),
+            (
+                with(json!({"Headers": {"X-A": ["a"]}})),
+                "property `Headers.X-A`: expected a string header value, got a list",
             ),
             (
                 with(json!({"Retry": {"Attempts": 3}})),

@@ -14,11 +14,11 @@ use url::Url;
 use crate::endpoint::request_url;
 use crate::error::{Error, Exchange, attempts_text, body_text, status_text};
 use crate::properties::{Op, Operation, Retry};
-use crate::redact::Redactor;
 use crate::retry::{
     self, MIN_ATTEMPT, StatusClass, Stop, Transport, classify, next_wait, parse_retry_after,
     replayable, retryable_status, retryable_transport,
 };
+use custom_resource::redact::Redactor;
 
 /// Time kept back from the resource's deadline, so that a request that runs out of time is
 /// reported with this crate's reason (the operation, method and path) rather than the
@@ -33,7 +33,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Answer {
     /// The request, for reasons.
     pub exchange: Box<Exchange>,
-    /// The status.
+    /// The status, one the operation accepts.
     pub status: StatusCode,
     /// The `Location` header, if any.
     pub location: Option<String>,
@@ -47,13 +47,13 @@ pub struct Answer {
 pub struct Sender<'a> {
     /// The one client of the process.
     pub client: &'a reqwest::Client,
-    /// `BaseUrl`.
+    /// `BaseUrl`, the paths are appended to.
     pub base: &'a Url,
     /// `Headers`, the `Auth` headers (marked sensitive) and the defaults.
     pub headers: HeaderMap,
     /// Masks credentials in what is logged or returned.
     pub redactor: &'a Redactor,
-    /// `Retry`.
+    /// `Retry`: how many attempts, and each attempt's time limit.
     pub retry: Retry,
     /// When the resource must be done.
     pub deadline: Instant,
@@ -214,7 +214,7 @@ impl Sender<'_> {
                             exchange,
                             attempts: attempt,
                             cause,
-                            hint: "; not retried: the server's certificate is not trusted. A private CA's certificate can be added with `SSL_CERT_FILE` (a PEM bundle in the function's package)".into(),
+                            hint: "; not retried: the server's certificate is not trusted (add a private CA with `SSL_CERT_FILE`, a PEM bundle in the package)".into(),
                         });
                     }
                     if !retryable_transport(kind, replayable) {

@@ -470,7 +470,7 @@ async fn a_missing_secret_fails_naming_it() {
     let why = failed(&s.invoke(s.create(props.clone())).await);
     assert_eq!(
         why,
-        "`Auth` secret `http-resource/does-not-exist`: not found in this account and region; check `Auth.SecretArn`"
+        "`Auth`: could not read the secret `http-resource/does-not-exist`: ResourceNotFoundException: Secrets Manager can't find the specified secret; check `Auth.SecretArn` (the secret must be in the function's account and region)"
     );
     // An Update that changes nothing remote (here `OnDelete`, to retain the object before
     // deleting the stack) reads no secret and sends nothing, so it succeeds all the same.
