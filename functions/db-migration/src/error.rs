@@ -13,14 +13,10 @@ pub enum Error {
     #[error(transparent)]
     Property(#[from] PropertyError),
 
-    /// Secrets Manager did not give the secret.
-    #[error("could not read the secret `{secret}`: {message}")]
-    SecretRead {
-        /// The ARN or name.
-        secret: String,
-        /// What Secrets Manager said.
-        message: String,
-    },
+    /// The protocol library could not do its part: read the secret (its reason names the
+    /// secret and says what to do), or set up the AWS SDK.
+    #[error(transparent)]
+    Library(#[from] custom_resource::Error),
 
     /// The secret is not in the RDS JSON format.
     #[error(
@@ -248,27 +244,6 @@ pub enum Error {
         /// The message.
         message: String,
     },
-
-    /// A reason whose text had to be scrubbed of a secret value.
-    #[error("{0}")]
-    Scrubbed(String),
-}
-
-impl Error {
-    /// This error with every occurrence of `secret` replaced by `***`: a last line of defence
-    /// should a server ever echo a password back in a message.
-    #[must_use]
-    pub fn scrub(self, secret: &str) -> Self {
-        if secret.is_empty() {
-            return self;
-        }
-        let text = self.to_string();
-        if text.contains(secret) {
-            Self::Scrubbed(text.replace(secret, "***"))
-        } else {
-            self
-        }
-    }
 }
 
 /// The message of a driver error, without anything but what the server said.
@@ -285,21 +260,6 @@ pub fn db_message(err: &sqlx::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scrub_removes_a_secret_wherever_it_is() {
-        let err = Error::Database {
-            what: "x".into(),
-            database: "app".into(),
-            message: "password pa55 rejected".into(),
-        };
-        assert_eq!(
-            err.scrub("pa55").to_string(),
-            "database error on `app` while x: password *** rejected"
-        );
-        let err = Error::NoDatabase("none".into());
-        assert!(matches!(err.scrub("zzz"), Error::NoDatabase(_)));
-    }
 
     #[test]
     fn reasons_say_what_to_do() {

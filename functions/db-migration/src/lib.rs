@@ -4,7 +4,8 @@
 //! # A tour
 //!
 //! - [`properties`]: the resource's properties and [`parse_properties`].
-//! - [`secret`]: the RDS-format secret, read with the AWS SDK ([`SecretsManager`]).
+//! - [`secret`]: the RDS-format secret, read with the protocol library's
+//!   [`SecretsManager`] reader.
 //! - [`target`]: the database a request is about and its physical id.
 //! - [`source`]: the migrations (`sqlx::migrate!`) and seeds (`build.rs`) the binary carries.
 //! - [`plan`]: the decisions, plain functions: what to apply, revert, record and seed.
@@ -33,20 +34,18 @@ pub mod tls;
 
 use custom_resource::{CustomResource, Outcome, Request};
 use serde_json::{Map, Value};
+use tokio::time::Instant;
 
+pub use custom_resource::secrets::{SecretSource, SecretsManager};
 pub use error::Error;
 pub use properties::{OnDelete, Properties, TlsMode, parse_properties};
-pub use secret::{SecretSource, SecretsManager};
 
 use crate::budget::Budget;
 use crate::secret::{DbSecret, parse_secret};
 use crate::source::Sources;
-use crate::store::{AnyStore, Connection, Credentials, Missing, Owner, Store};
+use crate::store::{Connection, Credentials, Missing, Owner, Store};
 use crate::target::{DatabaseFrom, Target, choose_database};
 use crate::tls::TlsSettings;
-
-/// The resource type in templates.
-pub const RESOURCE_TYPE: &str = "Custom::DatabaseMigration";
 
 /// The custom resource, over a source of secrets built once in `main`.
 #[derive(Debug, Clone)]
@@ -60,17 +59,20 @@ impl<S: SecretSource> DatabaseMigration<S> {
         Self { secrets }
     }
 
-    async fn read_secret(&self, id: &str, budget: &Budget) -> Result<DbSecret, Error> {
-        let limit = budget.connect_timeout();
-        let text = tokio::time::timeout(limit, self.secrets.secret_string(id))
-            .await
-            .map_err(|_| Error::SecretRead {
-                secret: id.to_owned(),
-                message: format!(
-                    "Secrets Manager did not answer within {:.1} s: check that the function can reach it (a VPC endpoint or a NAT gateway)",
-                    limit.as_secs_f64()
-                ),
-            })??;
+    /// The database secret, read through the library's reader: its password is taught to
+    /// the request's redactor, which the runner applies to the `Reason`, should a server ever
+    /// echo it back in a message.
+    async fn read_secret(
+        &self,
+        request: &Request<Properties>,
+        budget: &Budget,
+    ) -> Result<DbSecret, Error> {
+        let id = &request.properties.secret_arn;
+        let deadline = Instant::now() + budget.connect_timeout();
+        let text = self
+            .secrets
+            .secret_string(id, "SecretArn", &request.redactor, deadline)
+            .await?;
         parse_secret(id, &text)
     }
 
@@ -81,7 +83,6 @@ impl<S: SecretSource> DatabaseMigration<S> {
         current: Option<&str>,
     ) -> Result<Outcome, Error> {
         let props = &request.properties;
-        properties::validate(props)?;
         let budget = Budget::new(request.deadline);
         let sources = Sources::load().await?;
         tracing::info!(
@@ -111,11 +112,9 @@ impl<S: SecretSource> DatabaseMigration<S> {
             });
         }
 
-        let secret = self.read_secret(&props.secret_arn, &budget).await?;
-        let password = secret.password.expose().clone();
+        let secret = self.read_secret(request, &budget).await?;
         self.converge_with(request, current, &budget, &sources, &secret)
             .await
-            .map_err(|e| e.scrub(&password))
     }
 
     async fn converge_with(
@@ -235,11 +234,8 @@ impl<S: SecretSource> DatabaseMigration<S> {
             return Ok(());
         };
         let budget = Budget::new(request.deadline);
-        let secret = self.read_secret(&props.secret_arn, &budget).await?;
-        let password = secret.password.expose().clone();
-        self.drop_if_ours(request, &target, &secret, &budget)
-            .await
-            .map_err(|e| e.scrub(&password))
+        let secret = self.read_secret(request, &budget).await?;
+        self.drop_if_ours(request, &target, &secret, &budget).await
     }
 
     async fn drop_if_ours(
@@ -268,16 +264,8 @@ impl<S: SecretSource> DatabaseMigration<S> {
             Err(e) => return Err(e),
         };
         let what = "reading who created the database";
-        let (store, owner) = match store {
-            AnyStore::Postgres(mut s) => {
-                let o = budget.within(what, s.owner()).await;
-                (AnyStore::Postgres(s), o)
-            }
-            AnyStore::MySql(mut s) => {
-                let o = budget.within(what, s.owner()).await;
-                (AnyStore::MySql(s), o)
-            }
-        };
+        let mut store = store;
+        let owner = budget.within(what, store.owner()).await;
         store.close().await;
         let owner = owner?.map_err(|e| Error::Database {
             what: what.into(),

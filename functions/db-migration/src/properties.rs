@@ -1,5 +1,6 @@
 //! The resource's properties: parsed with the protocol library's helpers (strings accepted
-//! for numbers and booleans, unknown keys refused), then checked across properties.
+//! for numbers and booleans, unknown keys refused) into a raw struct, then checked across
+//! properties into [`Properties`] (the library's `TryFrom<Raw>` pattern).
 
 use std::fmt;
 
@@ -13,43 +14,84 @@ use crate::names::is_seed_set_name;
 /// Longest wait for another run's lock that makes sense: Lambda's own limit.
 pub const MAX_LOCK_TIMEOUT_SECONDS: u32 = 900;
 
-/// `Custom::DatabaseMigration`'s properties.
+/// `Custom::DatabaseMigration`'s properties as the template wrote them, before the checks
+/// across properties ([`Properties`] is what comes out of them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RawProperties {
+    secret_arn: String,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default, deserialize_with = "de::boolean")]
+    create_database: bool,
+    #[serde(default, deserialize_with = "de::opt_number")]
+    target_version: Option<i64>,
+    #[serde(default, deserialize_with = "seed_sets")]
+    seeds: Vec<String>,
+    #[serde(default, deserialize_with = "de::boolean")]
+    allow_down: bool,
+    #[serde(default)]
+    on_delete: OnDelete,
+    #[serde(default)]
+    tls: TlsMode,
+    #[serde(default)]
+    ca_bundle: Option<String>,
+    #[serde(default = "default_lock_timeout", deserialize_with = "de::number")]
+    lock_timeout_seconds: u32,
+    #[serde(default)]
+    trigger: Option<serde_json::Value>,
+}
+
+/// `Custom::DatabaseMigration`'s properties, checked: only [`TryFrom<RawProperties>`] makes
+/// one, so every value a request carries has passed the checks across properties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawProperties")]
 #[non_exhaustive]
 pub struct Properties {
     /// The Secrets Manager secret (ARN or name) in the RDS JSON format.
     pub secret_arn: String,
     /// The database to migrate; overrides the secret's `dbname`.
-    #[serde(default)]
     pub database: Option<String>,
     /// Create the database when the physical id is new and it does not exist.
-    #[serde(default, deserialize_with = "de::boolean")]
     pub create_database: bool,
     /// Apply migrations up to this version; `None`: all the function carries.
-    #[serde(default, deserialize_with = "de::opt_number")]
     pub target_version: Option<i64>,
     /// Seed sets to apply after the migrations, in order.
-    #[serde(default, deserialize_with = "seed_sets")]
     pub seeds: Vec<String>,
     /// Run the recorded down scripts when the database is ahead of the target.
-    #[serde(default, deserialize_with = "de::boolean")]
     pub allow_down: bool,
     /// What a Delete does to the database.
-    #[serde(default)]
     pub on_delete: OnDelete,
     /// How the connection is encrypted.
-    #[serde(default)]
     pub tls: TlsMode,
     /// PEM certificates to trust with `Tls: VerifyFull`, instead of the embedded RDS bundle.
-    #[serde(default)]
     pub ca_bundle: Option<String>,
     /// How long to wait for another run's migration lock, in seconds.
-    #[serde(default = "default_lock_timeout", deserialize_with = "de::number")]
     pub lock_timeout_seconds: u32,
     /// Any value; changing it makes CloudFormation send an Update.
-    #[serde(default)]
     pub trigger: Option<serde_json::Value>,
+}
+
+impl TryFrom<RawProperties> for Properties {
+    type Error = PropertyError;
+
+    fn try_from(raw: RawProperties) -> Result<Self, PropertyError> {
+        let props = Self {
+            secret_arn: raw.secret_arn,
+            database: raw.database,
+            create_database: raw.create_database,
+            target_version: raw.target_version,
+            seeds: raw.seeds,
+            allow_down: raw.allow_down,
+            on_delete: raw.on_delete,
+            tls: raw.tls,
+            ca_bundle: raw.ca_bundle,
+            lock_timeout_seconds: raw.lock_timeout_seconds,
+            trigger: raw.trigger,
+        };
+        validate(&props)?;
+        Ok(props)
+    }
 }
 
 fn default_lock_timeout() -> u32 {
@@ -88,23 +130,18 @@ impl fmt::Display for TlsMode {
     }
 }
 
-/// Parses `ResourceProperties` and checks what one property says about another.
+/// Parses `ResourceProperties` and checks what one property says about another, as the
+/// runner does for every request.
 ///
 /// # Errors
 ///
 /// A [`PropertyError`] naming the property and what was expected.
 pub fn parse_properties(raw: &serde_json::Value) -> Result<Properties, PropertyError> {
-    let props: Properties = properties::parse(raw)?;
-    validate(&props)?;
-    Ok(props)
+    properties::parse(raw)
 }
 
 /// The checks `serde` cannot make: values in range, and properties that contradict each other.
-///
-/// # Errors
-///
-/// A [`PropertyError`] naming the property and what would fix it.
-pub fn validate(props: &Properties) -> Result<(), PropertyError> {
+fn validate(props: &Properties) -> Result<(), PropertyError> {
     if props.secret_arn.trim().is_empty() {
         return Err(PropertyError::new(
             "SecretArn",

@@ -1,8 +1,7 @@
-//! The database secret: read from Secrets Manager at invocation time and parsed from the RDS
-//! JSON format, the password going straight into [`Secret`].
+//! The database secret in the RDS JSON format, parsed with the password going straight into
+//! [`Secret`]. It is read through the protocol library's reader ([`custom_resource::secrets`]).
 
 use std::fmt;
-use std::future::Future;
 
 use custom_resource::Secret;
 use serde_json::{Map, Value};
@@ -144,95 +143,6 @@ pub fn parse_secret(id: &str, text: &Secret<String>) -> Result<DbSecret, Error> 
     })
 }
 
-/// Where secrets come from: Secrets Manager in the function, the same client pointed at moto
-/// in tests.
-pub trait SecretSource: Send + Sync + 'static {
-    /// The `SecretString` of secret `id` (an ARN or a name).
-    fn secret_string(&self, id: &str)
-    -> impl Future<Output = Result<Secret<String>, Error>> + Send;
-}
-
-/// Secrets Manager through the AWS SDK (built once in `main`).
-#[derive(Debug, Clone)]
-pub struct SecretsManager {
-    client: aws_sdk_secretsmanager::Client,
-}
-
-impl SecretsManager {
-    /// Wraps a client built from the standard configuration chain.
-    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
-        Self { client }
-    }
-}
-
-impl SecretSource for SecretsManager {
-    async fn secret_string(&self, id: &str) -> Result<Secret<String>, Error> {
-        let mut output = self
-            .client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|err| Error::SecretRead {
-                secret: id.to_owned(),
-                message: sdk_message(&err),
-            })?;
-        match output.secret_string.take() {
-            Some(text) => Ok(Secret::new(text)),
-            None => Err(Error::SecretFormat {
-                secret: id.to_owned(),
-                problem:
-                    "it has no `SecretString` (a binary secret); store the RDS JSON format as text"
-                        .into(),
-            }),
-        }
-    }
-}
-
-/// A short, actionable message for a failed `GetSecretValue` (the SDK's own rendering of a
-/// service error includes the whole HTTP response).
-fn sdk_message<R: fmt::Debug>(
-    err: &aws_sdk_secretsmanager::error::SdkError<
-        aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
-        R,
-    >,
-) -> String {
-    use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
-    match err {
-        SdkError::ServiceError(_) => {
-            let code = err.code().unwrap_or("error");
-            let message = err.message().unwrap_or_default();
-            service_message(code, message)
-        }
-        SdkError::TimeoutError(_) => {
-            "Secrets Manager did not answer in time: check that the function can reach it (a VPC endpoint or a NAT gateway)".into()
-        }
-        SdkError::DispatchFailure(_) => format!(
-            "could not reach Secrets Manager ({}): check that the function can reach it (a VPC endpoint or a NAT gateway)",
-            aws_sdk_secretsmanager::error::DisplayErrorContext(err)
-        ),
-        other => aws_sdk_secretsmanager::error::DisplayErrorContext(other).to_string(),
-    }
-}
-
-/// `code: message`, and what to do for the usual codes.
-fn service_message(code: &str, message: &str) -> String {
-    let hint = match code {
-        "ResourceNotFoundException" => "; check `SecretArn`",
-        "AccessDeniedException" => {
-            "; give the function's role `secretsmanager:GetSecretValue` on it (and `kms:Decrypt` on its key, if a customer-managed one)"
-        }
-        "DecryptionFailure" => "; give the function's role `kms:Decrypt` on the secret's key",
-        _ => "",
-    };
-    let message = message.trim().trim_end_matches('.');
-    if message.is_empty() {
-        format!("{code}{hint}")
-    } else {
-        format!("{code}: {message}{hint}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,24 +214,6 @@ mod tests {
         assert!(
             reason.contains("`oracle-ee`") && reason.contains("aurora-mysql"),
             "{reason}"
-        );
-    }
-
-    #[test]
-    fn service_errors_are_short_and_say_what_to_do() {
-        assert_eq!(
-            service_message(
-                "ResourceNotFoundException",
-                "Secrets Manager can't find the specified secret."
-            ),
-            "ResourceNotFoundException: Secrets Manager can't find the specified secret; check `SecretArn`"
-        );
-        assert!(
-            service_message("AccessDeniedException", "").contains("secretsmanager:GetSecretValue")
-        );
-        assert_eq!(
-            service_message("Throttling", "slow down"),
-            "Throttling: slow down"
         );
     }
 

@@ -881,7 +881,7 @@ async fn bad_input_is_failed_with_a_reason() {
         .await;
     assert_eq!(
         assert_failed(&missing),
-        "could not read the secret `arn:aws:secretsmanager:us-east-1:123456789012:secret:nope`: ResourceNotFoundException: Secrets Manager can't find the specified secret; check `SecretArn`"
+        "could not read the secret `arn:aws:secretsmanager:us-east-1:123456789012:secret:nope`: ResourceNotFoundException: Secrets Manager can't find the specified secret; check `SecretArn` (the secret must be in the function's account and region)"
     );
     let not_rds = env
         .secret("not-rds", &json!({"user": "u", "password": password()}))

@@ -3,6 +3,7 @@
 
 use std::fmt::{self, Write as _};
 
+use custom_resource::properties::canonical_json;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -23,8 +24,8 @@ impl TriggerKey {
         if value.is_null() {
             return None;
         }
-        let mut text = String::new();
-        write_canonical(value, &mut text);
+        // The library's canonical form: the one every function compares properties by.
+        let mut text = canonical_json(value);
         if text.len() > MAX_TRIGGER_TEXT {
             let digest = Sha256::digest(text.as_bytes());
             text = digest
@@ -49,41 +50,6 @@ impl fmt::Display for TriggerKey {
         match serde_json::from_str::<Value>(&self.0) {
             Ok(Value::String(s)) => f.write_str(&s),
             _ => f.write_str(&self.0),
-        }
-    }
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    let string = |s: &str, out: &mut String| out.push_str(&Value::String(s.to_owned()).to_string());
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => string(&b.to_string(), out),
-        Value::Number(n) => string(&n.to_string(), out),
-        Value::String(s) => string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            // Sorted here, whatever order the map keeps (serde_json's `preserve_order`).
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                string(key, out);
-                out.push(':');
-                write_canonical(item, out);
-            }
-            out.push('}');
         }
     }
 }
