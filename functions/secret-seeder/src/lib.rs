@@ -9,12 +9,16 @@
 //! - [`plan`]: every decision as a plain function: which value each key gets (kept, taken back
 //!   from `AWSPREVIOUS` on a rollback, or generated), the fingerprints recorded in tags, tag
 //!   changes, takeover of an existing secret, the request's `ClientRequestToken`.
-//! - [`store`]: the Secrets Manager calls, a thin layer over the AWS SDK.
+//! - [`store`]: the Secrets Manager calls, a thin layer over the shared client of
+//!   [`custom_resource::aws`], every call bounded by the request's deadline and every failure
+//!   given the reason from [`custom_resource::secrets`]' table.
 //! - [`seeder`]: [`SecretSeeder`], the [`custom_resource::CustomResource`] that runs the plan.
 //!
 //! Values live in [`custom_resource::Secret`] from the moment they exist; the `SecretString`
 //! sent to Secrets Manager is built from them at the last moment. Logs, `Reason`s and `Data`
-//! carry key names, never values.
+//! carry key names, never values. As a second guard, every generated value and what
+//! [`custom_resource::secrets::teach`] takes from each value read are taught to the request's
+//! [`custom_resource::Redactor`], which the runner applies to every `Reason`.
 
 pub mod generate;
 pub mod plan;
@@ -27,9 +31,6 @@ mod error;
 pub use error::Error;
 pub use properties::Properties;
 pub use seeder::SecretSeeder;
-
-/// The resource type this function serves.
-pub const RESOURCE_TYPE: &str = "Custom::SeededSecret";
 
 /// Parses and checks `ResourceProperties` exactly as the function does.
 ///

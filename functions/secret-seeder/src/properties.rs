@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use custom_resource::Secret;
-use custom_resource::properties::de;
+use custom_resource::properties::{PropertyError, canonical_json, de, scalar_text};
 use serde::de::{Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -278,14 +278,10 @@ impl RawSpec {
     }
 }
 
-/// Why a spec is not usable; serde places it at the key's path (`Keys.db_password`).
-#[derive(Debug)]
-pub struct SpecError(String);
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why a spec is not usable: a [`PropertyError`] with an empty path, which serde places at the
+/// key's path (`Keys.db_password`).
+fn spec_error(message: impl Into<String>) -> PropertyError {
+    PropertyError::new("", message)
 }
 
 fn list(names: &[&str]) -> String {
@@ -298,24 +294,24 @@ fn list(names: &[&str]) -> String {
 }
 
 impl TryFrom<RawSpec> for Spec {
-    type Error = SpecError;
+    type Error = PropertyError;
 
-    fn try_from(raw: RawSpec) -> Result<Self, SpecError> {
+    fn try_from(raw: RawSpec) -> Result<Self, PropertyError> {
         let present = raw.present();
         let kind = match (raw.generate, &raw.value) {
             (None, None) => {
-                return Err(SpecError(
-                    "expected `Generate` (`password`, `token` or `uuid`) or `Value`".into(),
+                return Err(spec_error(
+                    "expected `Generate` (`password`, `token` or `uuid`) or `Value`",
                 ));
             }
             (Some(kind), Some(_)) => {
-                return Err(SpecError(format!(
+                return Err(spec_error(format!(
                     "give either `Generate: {kind}` or `Value`, not both"
                 )));
             }
             (None, Some(_)) => {
                 if let Some(extra) = present.first() {
-                    return Err(SpecError(format!(
+                    return Err(spec_error(format!(
                         "unknown key `{extra}` next to `Value`; a literal takes only `Value` (use `Generate` for generated values)"
                     )));
                 }
@@ -336,7 +332,7 @@ impl TryFrom<RawSpec> for Spec {
             Kind::Uuid => &["Rotate"],
         };
         if let Some(extra) = present.iter().find(|p| !allowed.contains(p)) {
-            return Err(SpecError(format!(
+            return Err(spec_error(format!(
                 "unknown key `{extra}` for `Generate: {kind}`; expected {}",
                 list(allowed)
             )));
@@ -367,7 +363,7 @@ fn password_spec(
     exclude: &str,
     exclude_punctuation: bool,
     require_each: bool,
-) -> Result<PasswordSpec, SpecError> {
+) -> Result<PasswordSpec, PropertyError> {
     let excluded: BTreeSet<char> = exclude.chars().collect();
     let class = |name: &'static str, chars: &str| CharClass {
         name,
@@ -386,12 +382,13 @@ fn password_spec(
     }
     classes.retain(|c| !c.chars.is_empty());
     if classes.is_empty() {
-        return Err(SpecError(
-            "`ExcludeCharacters` and `ExcludePunctuation` leave no character to build a password from; exclude fewer characters".into(),
+        return Err(spec_error(
+            "`ExcludeCharacters` and `ExcludePunctuation` leave no character to build a password \
+             from; exclude fewer characters",
         ));
     }
     if require_each && usize::from(length) < classes.len() {
-        return Err(SpecError(format!(
+        return Err(spec_error(format!(
             "`Length` {length} is too short to hold one character of each of the {} included types; raise `Length` or set `RequireEachIncludedType: false`",
             classes.len()
         )));
@@ -403,46 +400,13 @@ fn password_spec(
     })
 }
 
-/// How a reason shows a JSON value the template gave.
-fn shown(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("`{s}`"),
-        Value::Number(n) => format!("`{n}`"),
-        Value::Bool(b) => format!("`{b}`"),
-        Value::Null => "null".into(),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    }
-}
-
-/// A whole number from `min` to `max`, given as a number or a string (CloudFormation sends
-/// strings); `null` reads as absent.
-fn bounded<'de, D: Deserializer<'de>>(d: D, min: u64, max: u64) -> Result<Option<u64>, D::Error> {
-    let value = Option::<Value>::deserialize(d)?;
-    let Some(value) = value.filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let number = match &value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    match number {
-        Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-        _ => Err(D::Error::custom(format!(
-            "expected a whole number from {min} to {max}, got {}",
-            shown(&value)
-        ))),
-    }
-}
-
 fn password_length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-    bounded(d, MIN_PASSWORD_LENGTH.into(), MAX_PASSWORD_LENGTH.into())
+    de::bounded(d, MIN_PASSWORD_LENGTH.into(), MAX_PASSWORD_LENGTH.into())
         .map(|n| n.and_then(|n| u16::try_from(n).ok()))
 }
 
 fn token_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-    bounded(d, MIN_TOKEN_BYTES.into(), MAX_TOKEN_BYTES.into())
+    de::bounded(d, MIN_TOKEN_BYTES.into(), MAX_TOKEN_BYTES.into())
         .map(|n| n.and_then(|n| u16::try_from(n).ok()))
 }
 
@@ -451,70 +415,25 @@ fn default_recovery_window() -> i64 {
 }
 
 fn recovery_window<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(bounded(d, 7, 30)?
+    Ok(de::bounded(d, 7, 30)?
         .and_then(|n| i64::try_from(n).ok())
         .unwrap_or(DEFAULT_RECOVERY_WINDOW_DAYS))
 }
 
 /// A literal's value: a string, or a number or boolean written as one.
 fn literal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret<String>>, D::Error> {
-    let value = Option::<Value>::deserialize(d)?;
-    match value {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(Secret::new(s))),
-        Some(Value::Number(n)) => Ok(Some(Secret::new(n.to_string()))),
-        Some(Value::Bool(b)) => Ok(Some(Secret::new(b.to_string()))),
-        Some(other) => Err(D::Error::custom(format!(
-            "expected a string, got {}",
-            match other {
-                Value::Null => "null",
-                Value::Array(_) => "a list",
-                _ => "an object",
-            }
-        ))),
-    }
+    Ok(de::opt_scalar_text(d)?.map(Secret::new))
 }
 
-/// `Rotate`, any JSON value, in a canonical text: scalars as their text (CloudFormation turns
-/// `1` into `"1"`, and either must mean the same), lists and objects as JSON with sorted keys.
-/// `null` and absent are the same.
+/// `Rotate`, any JSON value, in a canonical text: a scalar as its text ([`scalar_text`]:
+/// CloudFormation turns `1` into `"1"`, and either must mean the same), a list or an object as
+/// [`canonical_json`] (keys sorted, numbers and booleans as strings at every depth, as
+/// CloudFormation delivers them). `null` and absent are the same.
 fn rotate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let value = Option::<Value>::deserialize(d)?;
-    Ok(value.filter(|v| !v.is_null()).map(|v| canonical(&v)))
-}
-
-/// A JSON value as canonical text.
-pub fn canonical(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(canonical_json).collect();
-            format!("[{}]", inner.join(","))
-        }
-        Value::Object(_) => canonical_json(value),
-    }
-}
-
-fn canonical_json(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let sorted: BTreeMap<&String, String> =
-                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
-            let inner: Vec<String> = sorted
-                .into_iter()
-                .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(canonical_json).collect();
-            format!("[{}]", inner.join(","))
-        }
-        scalar => scalar.to_string(),
-    }
+    Ok(value
+        .filter(|v| !v.is_null())
+        .map(|v| scalar_text(&v).unwrap_or_else(|| canonical_json(&v))))
 }
 
 /// Whether `name` is a valid secret name: 1 to 512 of letters, digits and `/_+=.@-`.
@@ -633,7 +552,7 @@ mod tests {
 
     use super::*;
 
-    fn parse(raw: Value) -> Result<Properties, custom_resource::PropertyError> {
+    fn parse(raw: Value) -> Result<Properties, PropertyError> {
         crate::parse_properties(&raw)
     }
 
@@ -743,7 +662,8 @@ mod tests {
             ),
             (
                 json!({"Keys": {"db_password": {"Generate": "password", "Size": 3}}}),
-                "property `Keys.db_password`: unknown key `Size`; expected one of `Generate`, `Length`, `ExcludeCharacters`, `ExcludePunctuation`, `RequireEachIncludedType`, `Bytes`, `Encoding`, `Value`, `Rotate`",
+                "property `Keys.db_password`: unknown key `Size`; expected one of `Generate`, `Length`, `ExcludeCharacters`, \
+                 `ExcludePunctuation`, `RequireEachIncludedType`, `Bytes`, `Encoding`, `Value`, `Rotate`",
             ),
             (
                 json!({"Keys": {"api": {"Generate": "token", "Length": 12}}}),
@@ -866,14 +786,32 @@ mod tests {
 
     #[test]
     fn rotate_is_canonical() {
-        assert_eq!(canonical(&json!(1)), canonical(&json!("1")));
-        assert_eq!(canonical(&json!(true)), "true");
+        let rotate = |value: Value| {
+            parse(json!({"Keys": {"p": {"Generate": "uuid", "Rotate": value.clone()}}, "Rotate": value}))
+                .map(|props| {
+                    let Spec::Generate { rotate, .. } = &props.keys["p"] else {
+                        panic!("generated")
+                    };
+                    assert_eq!(rotate, &props.rotate);
+                    props.rotate
+                })
+                .unwrap()
+        };
+        assert_eq!(rotate(json!(1)), rotate(json!("1")));
+        assert_eq!(rotate(json!(true)).as_deref(), Some("true"));
+        assert_eq!(rotate(json!("2026-01")).as_deref(), Some("2026-01"));
         assert_eq!(
-            canonical(&json!({"b": 1, "a": [1, "x"]})),
-            canonical(&json!({"a": [1, "x"], "b": 1}))
+            rotate(json!({"b": 1, "a": [1, "x"]})),
+            rotate(json!({"a": [1, "x"], "b": 1}))
         );
-        let props = parse(json!({"Keys": {"p": {"Generate": "uuid"}}, "Rotate": null})).unwrap();
-        assert_eq!(props.rotate, None);
+        // The library's rule: numbers and booleans are strings at every depth, as
+        // CloudFormation delivers them.
+        assert_eq!(
+            rotate(json!({"b": 1, "a": [true, "x", null]})).as_deref(),
+            Some(r#"{"a":["true","x",null],"b":"1"}"#)
+        );
+        assert_eq!(rotate(json!([1, 2])), rotate(json!(["1", "2"])));
+        assert_eq!(rotate(json!(null)), None);
     }
 
     #[test]

@@ -3,27 +3,42 @@
 
 use std::collections::BTreeMap;
 
-use custom_resource::{CustomResource, Outcome, Request};
+use custom_resource::aws::Aws;
+use custom_resource::{CustomResource, Outcome, Redactor, Request};
 
 use crate::Error;
 use crate::generate;
 use crate::plan::{self, Basis, Content, OWNER_TAG, Source, TagChanges, Takeover, Version};
 use crate::properties::{OnDelete, Properties, Spec};
-use crate::store::{CURRENT, Described, NewSecret, PREVIOUS, SecretsManager, WriteError};
+use crate::store::{
+    BY_NAME, BY_PHYSICAL_ID, CURRENT, Described, NewSecret, PREVIOUS, Store, WriteError,
+};
 
-/// `Custom::SeededSecret`.
+/// The `Custom::SeededSecret` resource: seeds a secret's keys on Create and Update, and
+/// deletes or keeps the secret on Delete as `OnDelete` says.
 #[derive(Debug, Clone)]
 pub struct SecretSeeder {
-    store: SecretsManager,
+    aws: Aws,
 }
 
 impl SecretSeeder {
-    /// The resource over a Secrets Manager client (built once, in `main`).
-    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
-        Self {
-            store: SecretsManager::new(client),
-        }
+    /// The resource over the process's AWS configuration: its Secrets Manager client is built
+    /// by the first request that calls Secrets Manager.
+    pub fn new(aws: Aws) -> Self {
+        Self { aws }
     }
+
+    /// The work of one request, over the store made for it.
+    async fn seeding<'a>(&'a self, req: &'a Request<Properties>) -> Result<Seeding<'a>, Error> {
+        Ok(Seeding {
+            store: Store::for_request(&self.aws, req).await?,
+        })
+    }
+}
+
+/// One request's Create or Update: the Secrets Manager calls go to the store made for it.
+struct Seeding<'a> {
+    store: Store<'a>,
 }
 
 /// Whether `physical_id` is a Secrets Manager secret ARN, the only ids this resource issues.
@@ -59,17 +74,17 @@ fn names(sources: &BTreeMap<String, Source>, which: Source) -> Vec<&str> {
         .collect()
 }
 
-impl SecretSeeder {
+impl Seeding<'_> {
     /// Create at `name`: a new secret, or an existing one when it is ours or `Adopt` allows.
     async fn create_at(&self, req: &Request<Properties>, name: &str) -> Result<Outcome, Error> {
         let props = &req.properties;
         let token = token(req);
         let owner = req.owner();
-        let existing = match self.store.describe(name).await? {
+        let existing = match self.store.describe(name, BY_NAME).await? {
             Some(existing) => existing,
             None => {
                 let sources = plan::sources(props, Basis::Create, None, None, generate::meets);
-                let content = build(props, &sources, None, None)?;
+                let content = build(props, &sources, None, None, &req.redactor)?;
                 let mut tags: BTreeMap<String, String> = props
                     .tags
                     .iter()
@@ -104,7 +119,8 @@ impl SecretSeeder {
                     }
                     // Created meanwhile: by a concurrent delivery of this event, or by
                     // someone else. Look again and decide as for any existing secret.
-                    Err(WriteError::Exists(err)) => match self.store.describe(name).await? {
+                    Err(WriteError::Exists(err)) => match self.store.describe(name, BY_NAME).await?
+                    {
                         Some(existing) => existing,
                         None => return Err(err),
                     },
@@ -195,7 +211,13 @@ impl SecretSeeder {
             }
             _ => None,
         };
-        let content = build(props, &sources, current.as_ref(), previous.as_ref())?;
+        let content = build(
+            props,
+            &sources,
+            current.as_ref(),
+            previous.as_ref(),
+            &req.redactor,
+        )?;
         let removed: Vec<&str> = current
             .as_ref()
             .map(|c| c.keys().filter(|k| !props.keys.contains_key(*k)).collect())
@@ -232,7 +254,7 @@ impl SecretSeeder {
                     Err(WriteError::Exists(err)) => {
                         // The token is in use: a concurrent delivery of this event wrote its
                         // version first. Answer from that one.
-                        let again = self.store.describe(&secret.arn).await?;
+                        let again = self.store.describe(&secret.arn, secret.chosen_by).await?;
                         if !again.is_some_and(|s| s.has_version(&token)) {
                             return Err(err);
                         }
@@ -291,12 +313,14 @@ impl SecretSeeder {
     }
 }
 
-/// The secret's new value, from the sources chosen for each key.
+/// The secret's new value, from the sources chosen for each key. Every generated key's value,
+/// kept or new, is taught to `redactor`: the runner then masks it wherever it would show.
 fn build(
     props: &Properties,
     sources: &BTreeMap<String, Source>,
     current: Option<&Content>,
     previous: Option<&Content>,
+    redactor: &Redactor,
 ) -> Result<Content, Error> {
     let mut content = Content::default();
     for (key, spec) in &props.keys {
@@ -308,10 +332,12 @@ fn build(
                     Some(Source::Previous) => previous,
                     _ => None,
                 };
-                match from.and_then(|c| c.get(key)) {
+                let value = match from.and_then(|c| c.get(key)) {
                     Some(value) => value.clone(),
                     None => generate::generate(generator)?,
-                }
+                };
+                redactor.add(value.expose());
+                value
             }
         };
         content.insert(key.clone(), value);
@@ -324,15 +350,20 @@ impl CustomResource for SecretSeeder {
     type Error = Error;
 
     async fn create(&self, req: &Request<Properties>) -> Result<Outcome, Error> {
-        self.create_at(req, &name(req)).await
+        self.seeding(req).await?.create_at(req, &name(req)).await
     }
 
     async fn update(&self, req: &Request<Properties>) -> Result<Outcome, Error> {
+        let seeding = self.seeding(req).await?;
         let name = name(req);
-        match self.store.describe(req.physical_id()).await? {
+        match seeding
+            .store
+            .describe(req.physical_id(), BY_PHYSICAL_ID)
+            .await?
+        {
             Some(secret) if secret.name == name => {
                 let old = req.old_properties.as_ref();
-                self.apply(req, secret, Basis::Update { old }).await
+                seeding.apply(req, secret, Basis::Update { old }).await
             }
             Some(secret) => {
                 tracing::info!(
@@ -340,11 +371,11 @@ impl CustomResource for SecretSeeder {
                     to = %name,
                     "Name changed: replacing the secret (CloudFormation then deletes the old one as its OnDelete says)"
                 );
-                self.create_at(req, &name).await
+                seeding.create_at(req, &name).await
             }
             None => {
                 tracing::warn!(secret = %name, "the secret is gone: creating it again");
-                self.create_at(req, &name).await
+                seeding.create_at(req, &name).await
             }
         }
     }
@@ -359,7 +390,9 @@ impl CustomResource for SecretSeeder {
             );
             return Ok(());
         }
-        let Some(secret) = self.store.describe(id).await? else {
+        // Only now, with a secret to look at, is the client needed.
+        let store = Store::for_request(&self.aws, req).await?;
+        let Some(secret) = store.describe(id, BY_PHYSICAL_ID).await? else {
             tracing::info!(
                 secret = id,
                 "the secret no longer exists: nothing to delete"
@@ -381,7 +414,7 @@ impl CustomResource for SecretSeeder {
                 tracing::info!(secret = %secret.name, "the secret is already scheduled for deletion");
             }
             OnDelete::Delete => {
-                self.store
+                store
                     .schedule_deletion(&secret, props.recovery_window_in_days)
                     .await?;
                 tracing::info!(
@@ -391,9 +424,7 @@ impl CustomResource for SecretSeeder {
                 );
             }
             OnDelete::ForceDelete => {
-                self.store
-                    .dangerous_delete_without_recovery(&secret)
-                    .await?;
+                store.dangerous_delete_without_recovery(&secret).await?;
                 tracing::info!(secret = %secret.name, "deleted the secret without recovery (OnDelete: ForceDelete)");
             }
         }
@@ -407,7 +438,47 @@ impl CustomResource for SecretSeeder {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
     use super::*;
+
+    #[tokio::test]
+    async fn a_delete_that_needs_no_secret_builds_no_client() {
+        let responses = harness::ResponseServer::start().await.unwrap();
+        let stack = harness::Stack::new("lazy", &responses);
+        let seeder = SecretSeeder::new(Aws::from_env());
+        // Clones share the configuration: `seeder` sees what the runner's copy built.
+        let runner = custom_resource::Runner::new(seeder.clone()).unwrap();
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lazy/Secret-AbCdEf";
+        let keys = json!({"p": {"Generate": "uuid"}});
+        for (physical_id, properties) in [
+            // OnDelete: Retain, the default.
+            (arn, json!({ "Keys": keys })),
+            // An id this resource never issues.
+            (
+                "lazy-Secret-1a2b3c",
+                json!({"Keys": keys, "OnDelete": "Delete"}),
+            ),
+        ] {
+            let event = stack.delete("Secret", "Custom::SeededSecret", physical_id, properties);
+            runner
+                .handle_payload(event, Duration::from_secs(30))
+                .await
+                .unwrap();
+        }
+        let statuses: Vec<Value> = responses
+            .puts()
+            .iter()
+            .map(|put| put.json().unwrap()["Status"].clone())
+            .collect();
+        assert_eq!(statuses, [json!("SUCCESS"), json!("SUCCESS")]);
+        assert!(
+            format!("{seeder:?}").contains("loaded: false"),
+            "{seeder:?}"
+        );
+    }
 
     #[test]
     fn only_secret_arns_are_issued() {
