@@ -6,7 +6,6 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use serde_json::{Value, json};
 use support::{FakeApi, Reply, Setup, failed, succeeded};
 
@@ -349,22 +348,14 @@ async fn plain_http_to_a_remote_host_is_refused_before_any_request() {
 async fn the_auth_value_is_on_the_wire_and_nowhere_else() {
     let moto = harness::Moto::start().await.unwrap();
     let token = format!("tok_{}", uuid_like());
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .build(),
-    );
-    let arn = secrets
-        .create_secret()
-        .name("http-resource/auth-test")
-        .secret_string(json!({"token": token, "user": "ci"}).to_string())
-        .send()
+    let arn = moto
+        .secrets_manager()
+        .create_secret(
+            "http-resource/auth-test",
+            &json!({"token": token, "user": "ci"}).to_string(),
+            &[],
+        )
         .await
-        .unwrap()
-        .arn
         .unwrap();
 
     // The API wants `Authorization: Bearer <token>`, and echoes it back in every way a

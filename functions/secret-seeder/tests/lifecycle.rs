@@ -1,6 +1,7 @@
 //! `Custom::SeededSecret` through its whole life: the real `secret-seeder` binary run as Lambda
 //! runs it (harness), talking to moto's Secrets Manager with the real AWS SDK, answering a
-//! local `ResponseURL` server. What is in the secret is read back with the SDK.
+//! local `ResponseURL` server. What is in the secret is read back with the harness's Secrets
+//! Manager client.
 //!
 //! Every scenario runs twice: alone (one test each, its own moto), and all together in
 //! `no_generated_value_of_the_whole_suite_reaches_a_log_or_a_response`, which then reads back
@@ -11,11 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::config::{Credentials, Region};
-use aws_sdk_secretsmanager::types::Tag;
 use base64::Engine as _;
-use harness::{Invocation, Lambda, LambdaConfig, Moto, ResponseServer, Stack};
+use harness::{
+    Invocation, Lambda, LambdaConfig, Moto, ResponseServer, SecretDescription, SecretsManager,
+    Stack,
+};
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::SeededSecret";
@@ -64,7 +65,7 @@ struct World {
     _moto: Moto,
     responses: ResponseServer,
     lambda: Lambda,
-    sm: Client,
+    sm: SecretsManager,
     seen: Mutex<BTreeSet<String>>,
 }
 
@@ -72,7 +73,8 @@ impl World {
     async fn new() -> Self {
         let moto = Moto::start().await.expect("moto starts");
         let responses = ResponseServer::start().await.expect("response server");
-        let mut config = LambdaConfig::new(env!("CARGO_BIN_EXE_secret-seeder"))
+        let binary = harness::pinned(env!("CARGO_BIN_EXE_secret-seeder")).expect("the binary");
+        let mut config = LambdaConfig::new(binary)
             .responses(&responses)
             .concurrency(4)
             .timeout(Duration::from_secs(30))
@@ -81,17 +83,11 @@ impl World {
             config = config.env(k, v);
         }
         let lambda = Lambda::start(config).await.expect("lambda");
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
         Self {
+            sm: moto.secrets_manager(),
             _moto: moto,
             responses,
             lambda,
-            sm: Client::new(&sdk),
             seen: Mutex::new(BTreeSet::new()),
         }
     }
@@ -120,15 +116,11 @@ impl World {
     async fn read(&self, id: &str, stage: Option<&str>, version_id: Option<&str>) -> Values {
         let out = self
             .sm
-            .get_secret_value()
-            .secret_id(id)
-            .set_version_stage(stage.map(str::to_owned))
-            .set_version_id(version_id.map(str::to_owned))
-            .send()
+            .get_secret_value(id, stage, version_id)
             .await
             .expect("get_secret_value");
         let map: BTreeMap<String, String> =
-            serde_json::from_str(out.secret_string().expect("a SecretString"))
+            serde_json::from_str(out.string.as_deref().expect("a SecretString"))
                 .expect("JSON of strings");
         self.seen.lock().unwrap().extend(map.values().cloned());
         Values(map)
@@ -142,96 +134,56 @@ impl World {
         self.read(id, Some("AWSPREVIOUS"), None).await
     }
 
-    async fn describe(
-        &self,
-        id: &str,
-    ) -> Option<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput> {
-        match self.sm.describe_secret().secret_id(id).send().await {
-            Ok(out) => Some(out),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                None
-            }
-            Err(err) => panic!("describe_secret: {err:?}"),
-        }
+    async fn describe(&self, id: &str) -> Option<SecretDescription> {
+        self.sm.describe_secret(id).await.expect("describe_secret")
     }
 
     async fn tags(&self, id: &str) -> BTreeMap<String, String> {
-        let d = self.describe(id).await.expect("the secret exists");
-        d.tags()
-            .iter()
-            .map(|t| {
-                (
-                    t.key().unwrap_or_default().to_owned(),
-                    t.value().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
+        self.describe(id).await.expect("the secret exists").tags
     }
 
     async fn versions(&self, id: &str) -> Vec<String> {
-        let out = self
-            .sm
-            .list_secret_version_ids()
-            .secret_id(id)
-            .include_deprecated(true)
-            .send()
+        self.sm
+            .list_secret_version_ids(id, true)
             .await
-            .expect("list_secret_version_ids");
-        out.versions()
-            .iter()
-            .filter_map(|v| v.version_id().map(str::to_owned))
-            .collect()
+            .expect("list_secret_version_ids")
     }
 
     /// Creates a secret behind the function's back (someone else's, or a leftover).
     async fn seed(&self, name: &str, value: Value, owner: Option<&str>) -> String {
-        let mut create = self
+        let tags: Vec<(&str, &str)> = owner
+            .map(|o| ("stackwright:owner", o))
+            .into_iter()
+            .collect();
+        let arn = self
             .sm
-            .create_secret()
-            .name(name)
-            .secret_string(value.to_string());
-        if let Some(owner) = owner {
-            create = create.tags(Tag::builder().key("stackwright:owner").value(owner).build());
-        }
-        let out = create.send().await.expect("create_secret");
+            .create_secret(name, &value.to_string(), &tags)
+            .await
+            .expect("create_secret");
         if let Some(map) = value.as_object() {
             let mut seen = self.seen.lock().unwrap();
             seen.extend(map.values().filter_map(Value::as_str).map(str::to_owned));
         }
-        out.arn().unwrap().to_owned()
+        arn
     }
 
     /// Reads back every version of every secret still readable, then looks for every value
     /// seen in every log line and every response body. Returns how many values it looked for.
     async fn assert_no_value_leaked(&self) -> usize {
-        let list = self
-            .sm
-            .list_secrets()
-            .include_planned_deletion(true)
-            .max_results(100)
-            .send()
-            .await
-            .expect("list_secrets");
-        for secret in list.secret_list() {
-            if secret.deleted_date().is_some() {
+        let list = self.sm.list_secrets(true).await.expect("list_secrets");
+        for secret in list {
+            if secret.deleted_date.is_some() {
                 continue;
             }
-            let arn = secret.arn().unwrap();
+            let arn = secret.arn.as_str();
             for version in self.versions(arn).await {
                 let out = self
                     .sm
-                    .get_secret_value()
-                    .secret_id(arn)
-                    .version_id(&version)
-                    .send()
+                    .get_secret_value(arn, None, Some(&version))
                     .await
                     .expect("get_secret_value");
                 if let Ok(map) = serde_json::from_str::<BTreeMap<String, Value>>(
-                    out.secret_string().unwrap_or("{}"),
+                    out.string.as_deref().unwrap_or("{}"),
                 ) {
                     let mut seen = self.seen.lock().unwrap();
                     seen.extend(map.values().filter_map(Value::as_str).map(str::to_owned));
@@ -394,7 +346,7 @@ async fn an_unrelated_update_keeps_values(w: &World) {
     assert_eq!(w.current(&arn).await, before);
     assert_eq!(w.versions(&arn).await.len(), 1);
     let described = w.describe(&arn).await.unwrap();
-    assert_eq!(described.description(), Some("app credentials"));
+    assert_eq!(described.description.as_deref(), Some("app credentials"));
     assert_eq!(
         w.tags(&arn).await.get("team").map(String::as_str),
         Some("data")
@@ -611,7 +563,7 @@ async fn restore_after_scheduled_deletion(w: &World) {
             .await,
     );
     assert!(
-        w.describe(&arn).await.unwrap().deleted_date().is_some(),
+        w.describe(&arn).await.unwrap().deleted_date.is_some(),
         "scheduled for deletion"
     );
     // The stack is deployed again (same name, new stack id): the secret comes back as it was.
@@ -623,7 +575,7 @@ async fn restore_after_scheduled_deletion(w: &World) {
         "no new version"
     );
     assert!(
-        w.describe(&arn).await.unwrap().deleted_date().is_none(),
+        w.describe(&arn).await.unwrap().deleted_date.is_none(),
         "restored"
     );
     assert_eq!(w.current(&arn).await, before);
@@ -637,18 +589,13 @@ async fn restore_after_scheduled_deletion(w: &World) {
             Some("other-stack/Foreign"),
         )
         .await;
-    w.sm.delete_secret()
-        .secret_id(&foreign)
-        .recovery_window_in_days(7)
-        .send()
-        .await
-        .unwrap();
+    w.sm.delete_secret(&foreign, 7).await.unwrap();
     let refused = w
         .invoke(stack.create("Foreign", TYPE, json!({"Keys": keys()})))
         .await;
     assert!(failed(&refused).contains("belongs to `other-stack/Foreign`"));
     assert!(
-        w.describe(&foreign).await.unwrap().deleted_date().is_some(),
+        w.describe(&foreign).await.unwrap().deleted_date.is_some(),
         "still scheduled"
     );
 }
@@ -666,7 +613,7 @@ async fn each_delete_policy(w: &World) {
             .await,
     );
     let d = w.describe(&retained).await.expect("retained");
-    assert!(d.deleted_date().is_none());
+    assert!(d.deleted_date.is_none());
 
     // Delete: scheduled, recoverable for RecoveryWindowInDays.
     let props = json!({"Keys": keys(), "OnDelete": "Delete", "RecoveryWindowInDays": "10"});
@@ -680,7 +627,12 @@ async fn each_delete_policy(w: &World) {
             .await,
     );
     let deleted = w.describe(&scheduled).await.unwrap();
-    let when = deleted.deleted_date().expect("DeletedDate set").secs();
+    let when = deleted
+        .deleted_date
+        .expect("DeletedDate set")
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -729,13 +681,7 @@ async fn each_delete_policy(w: &World) {
         &w.invoke(stack.delete("NotOurs", TYPE, &not_ours, props.clone()))
             .await,
     );
-    assert!(
-        w.describe(&not_ours)
-            .await
-            .unwrap()
-            .deleted_date()
-            .is_none()
-    );
+    assert!(w.describe(&not_ours).await.unwrap().deleted_date.is_none());
 
     // An id this function never issues: nothing to do.
     succeeded(

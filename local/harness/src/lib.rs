@@ -7,7 +7,12 @@
 //! - [`Lambda`]: a real function binary started like Lambda starts it, in one or more
 //!   sandboxes, fed events in order; each [`Invocation`] returns what CloudFormation received,
 //!   what Lambda was told, and the log lines the function printed meanwhile.
-//! - [`Moto`]: moto's AWS stand-ins (Secrets Manager) on a free port, for the real AWS SDK.
+//! - [`Moto`]: moto's AWS stand-ins (Secrets Manager) on a free port, for the real AWS SDK,
+//!   and [`SecretsManager`], the tests' one client for putting secrets into moto and reading
+//!   back what a function stored.
+//! - [`binary`] and [`bin_dir`]: the function binaries, built by the test that runs them
+//!   (once per process), so a test never runs one older than its sources; [`pinned`] keeps a
+//!   binary cargo built for the test from being replaced under it.
 //! - [`Stack`]: builds the events CloudFormation sends (Create, Update, Delete) with
 //!   `ResponseURL`s that point at the [`ResponseServer`].
 //!
@@ -31,15 +36,17 @@ mod lambda;
 mod moto;
 mod responses;
 mod runtime_api;
+mod secrets;
 mod tls;
 
-pub use binary::{binary, target_dir};
+pub use binary::{bin_dir, binary, pinned, target_dir};
 pub use error::Error;
 pub use events::Stack;
 pub use lambda::{Invocation, Lambda, LambdaConfig, LambdaResult};
 pub use moto::Moto;
 pub use responses::{RecordedPut, ResponseServer};
 pub use runtime_api::RuntimeApi;
+pub use secrets::{SecretDescription, SecretValue, SecretsManager};
 pub use tls::TestCa;
 
 /// The workspace's root folder (where `Cargo.toml`, `.venv` and `template.yaml` are).

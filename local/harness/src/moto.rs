@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use crate::Error;
+use crate::{Error, SecretsManager};
 
-/// A `moto_server` process, killed when dropped. Point the real AWS SDK at it with
-/// [`Moto::env`]: the SDK's own `AWS_ENDPOINT_URL` variable and dummy credentials.
+/// A `moto_server` process, killed when dropped. Point a function's AWS SDK at it with
+/// [`Moto::env`] (the SDK's own `AWS_ENDPOINT_URL` variable and dummy credentials), and
+/// prepare or inspect its secrets with [`Moto::secrets_manager`].
 pub struct Moto {
     _child: Child,
     endpoint: String,
@@ -75,6 +76,11 @@ impl Moto {
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// A Secrets Manager client for this moto, in us-east-1 (the region of [`Moto::env`]).
+    pub fn secrets_manager(&self) -> SecretsManager {
+        SecretsManager::new(&self.endpoint)
     }
 
     /// The variables a function (or an SDK client in a test) needs to reach this moto:

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{Value, json};
+use harness::SecretsManager;
+use serde_json::Value;
 use stage_runner::engine::{self, Options, Report};
 use stage_runner::services;
 
@@ -66,9 +67,10 @@ impl Stage {
             services: services::Options {
                 root: root.clone(),
                 dir: dir.path().join("services"),
-                exe: harness::target_dir().join("stackwright"),
+                exe: harness::pinned(env!("CARGO_BIN_EXE_stackwright")).unwrap(),
             },
-            bin_dir: harness::target_dir(),
+            // Built for this test (with db-migration's `test-folders`), never a stale one.
+            bin_dir: harness::bin_dir(&["db-migration", "secret-seeder", "http-resource"]).unwrap(),
             parameters: BTreeMap::new(),
             env: vec![
                 (
@@ -152,19 +154,9 @@ impl Stage {
         .is_some_and(|r| r == "1")
     }
 
-    async fn moto(&self, operation: &str, body: Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{}", self.port("moto")))
-            .header("X-Amz-Target", format!("secretsmanager.{operation}"))
-            .header("Content-Type", "application/x-amz-json-1.1")
-            // moto routes by the credential scope's service; without it the call lands in S3.
-            .header("Authorization", "AWS4-HMAC-SHA256 Credential=local/20261126/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+    /// The stage's moto (started by `up`), through the harness's Secrets Manager client.
+    fn secrets(&self) -> SecretsManager {
+        SecretsManager::new(format!("http://127.0.0.1:{}", self.port("moto")))
     }
 
     async fn webhook(&self, id: &str) -> u16 {
@@ -251,11 +243,12 @@ async fn a_dev_stage_through_its_whole_lifecycle() {
         .unwrap();
     assert!(migrations.parse::<u32>().unwrap() >= 3, "{migrations}");
     let secret_arn = stage.physical_id("AppSecret");
-    let (status, secret) = stage
-        .moto("GetSecretValue", json!({"SecretId": secret_arn}))
-        .await;
-    assert_eq!(status, 200);
-    let keys: Value = serde_json::from_str(secret["SecretString"].as_str().unwrap()).unwrap();
+    let secret = stage
+        .secrets()
+        .get_secret_value(&secret_arn, None, None)
+        .await
+        .unwrap();
+    let keys: Value = serde_json::from_str(secret.string.as_deref().unwrap()).unwrap();
     assert_eq!(keys["db_username"], "app");
     let hook = stage.physical_id("DeployWebhook");
     assert_eq!(stage.webhook(&hook).await, 200);
@@ -281,10 +274,12 @@ async fn a_dev_stage_through_its_whole_lifecycle() {
         "{out}"
     );
     assert!(report.statuses("DatabaseMigration").is_empty(), "{out}");
-    let (_, secret) = stage
-        .moto("GetSecretValue", json!({"SecretId": secret_arn}))
-        .await;
-    let updated: Value = serde_json::from_str(secret["SecretString"].as_str().unwrap()).unwrap();
+    let secret = stage
+        .secrets()
+        .get_secret_value(&secret_arn, None, None)
+        .await
+        .unwrap();
+    let updated: Value = serde_json::from_str(secret.string.as_deref().unwrap()).unwrap();
     assert_eq!(updated["db_username"], "app_v2");
     assert_eq!(
         updated["db_password"], keys["db_password"],
@@ -375,24 +370,16 @@ async fn a_dev_stage_through_its_whole_lifecycle() {
     );
     assert!(stage.database_exists(), "OnDelete: Retain");
     assert_eq!(stage.webhook(&hook).await, 404);
-    let (status, body) = stage
-        .moto("DescribeSecret", json!({"SecretId": secret_arn}))
-        .await;
-    assert_ne!(status, 200, "force-deleted in dev");
-    assert!(
-        body["__type"]
-            .as_str()
-            .is_some_and(|t| t.contains("ResourceNotFound")),
-        "{body}"
-    );
+    // `None`: moto answered ResourceNotFoundException.
+    let described = stage.secrets().describe_secret(&secret_arn).await.unwrap();
+    assert!(described.is_none(), "force-deleted in dev: {described:?}");
     // The master secret stands in for an AWS resource the stage does not own: it stays.
-    let (status, _) = stage
-        .moto(
-            "DescribeSecret",
-            json!({"SecretId": format!("{}/database-master", stage.name)}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let master = stage
+        .secrets()
+        .describe_secret(&format!("{}/database-master", stage.name))
+        .await
+        .unwrap();
+    assert!(master.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,12 +407,14 @@ async fn a_protected_stage_retains_its_data_on_down() {
         stage.database_exists(),
         "OnDelete: Retain in stage keeps the database"
     );
-    let (status, described) = stage
-        .moto("DescribeSecret", json!({"SecretId": secret_arn}))
-        .await;
-    assert_eq!(status, 200, "the secret is retained");
+    let described = stage
+        .secrets()
+        .describe_secret(&secret_arn)
+        .await
+        .unwrap()
+        .expect("the secret is retained");
     assert!(
-        described.get("DeletedDate").is_none_or(Value::is_null),
+        described.deleted_date.is_none(),
         "not even scheduled for deletion"
     );
 

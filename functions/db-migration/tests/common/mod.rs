@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aws_sdk_secretsmanager::config::{Credentials, Region};
-use harness::{Invocation, Lambda, LambdaConfig, Moto, ResponseServer, Stack};
+use harness::{Invocation, Lambda, LambdaConfig, Moto, ResponseServer, SecretsManager, Stack};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -33,7 +32,7 @@ pub struct Env {
     pub responses: ResponseServer,
     pub moto: Moto,
     pub stack: Stack,
-    pub sm: aws_sdk_secretsmanager::Client,
+    pub sm: SecretsManager,
     /// Values that must never be printed or answered.
     secrets: std::sync::Mutex<Vec<String>>,
 }
@@ -42,13 +41,7 @@ impl Env {
     pub async fn new(stack: &str) -> Self {
         let responses = ResponseServer::start().await.unwrap();
         let moto = Moto::start().await.unwrap();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto.endpoint())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
-        let sm = aws_sdk_secretsmanager::Client::new(&config);
+        let sm = moto.secrets_manager();
         let stack = Stack::new(stack, &responses);
         Self {
             responses,
@@ -66,15 +59,10 @@ impl Env {
         {
             self.secrets.lock().unwrap().push(p.to_owned());
         }
-        let out = self
-            .sm
-            .create_secret()
-            .name(name)
-            .secret_string(value.to_string())
-            .send()
+        self.sm
+            .create_secret(name, &value.to_string(), &[])
             .await
-            .unwrap();
-        out.arn().unwrap().to_owned()
+            .unwrap()
     }
 
     /// An RDS-format secret for the local PostgreSQL (trust auth: any password is accepted,
@@ -106,10 +94,11 @@ impl Env {
         seeds: Option<&Path>,
         configure: impl FnOnce(LambdaConfig) -> LambdaConfig,
     ) -> Lambda {
-        let mut config = LambdaConfig::new(env!("CARGO_BIN_EXE_db-migration"))
-            .responses(&self.responses)
-            .timeout(Duration::from_secs(30))
-            .env("RUST_LOG", "debug");
+        let mut config =
+            LambdaConfig::new(harness::pinned(env!("CARGO_BIN_EXE_db-migration")).unwrap())
+                .responses(&self.responses)
+                .timeout(Duration::from_secs(30))
+                .env("RUST_LOG", "debug");
         for (k, v) in self.moto.env() {
             config = config.env(k, v);
         }

@@ -42,7 +42,8 @@ impl Setup {
 
     pub async fn with(stack: &str, configure: impl FnOnce(LambdaConfig) -> LambdaConfig) -> Self {
         let responses = ResponseServer::start().await.expect("response server");
-        let config = LambdaConfig::new(env!("CARGO_BIN_EXE_http-resource"))
+        let binary = harness::pinned(env!("CARGO_BIN_EXE_http-resource")).expect("the binary");
+        let config = LambdaConfig::new(binary)
             .responses(&responses)
             .env("RUST_LOG", "trace");
         let lambda = Lambda::start(configure(config))
