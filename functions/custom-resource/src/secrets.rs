@@ -63,7 +63,7 @@ impl SecretSource for SecretsManager {
             Err(given) => return Err(fail(timeout_problem(given))),
             Ok(Err(err)) => {
                 tracing::warn!(secret = id, error = %DisplayErrorContext(&err), "GetSecretValue failed");
-                return Err(fail(problem(&err, property)));
+                return Err(fail(problem("GetSecretValue", &err, property)));
             }
             Ok(Ok(output)) => output,
         };
@@ -138,10 +138,11 @@ pub fn json_object(id: &str, text: &Secret<String>) -> Result<Map<String, Value>
     }
 }
 
-/// The reason for a failed Secrets Manager call, any operation: short, saying what to do for
-/// the usual failures, never the whole HTTP response the SDK's own rendering carries.
-/// `property` names the property that chose the secret.
-pub fn problem<E, R>(err: &SdkError<E, R>, property: &str) -> String
+/// The reason for a failed Secrets Manager call: short, saying what to do for the usual
+/// failures, never the whole HTTP response the SDK's own rendering carries. `operation` is the
+/// call (`GetSecretValue`, `PutSecretValue`: the permission a denial names); `property` names
+/// the property that chose the secret.
+pub fn problem<E, R>(operation: &str, err: &SdkError<E, R>, property: &str) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: Debug,
@@ -150,6 +151,7 @@ where
         SdkError::ServiceError(service) => {
             let service = service.err();
             service_problem(
+                operation,
                 service.code().unwrap_or("error"),
                 service.message().unwrap_or_default(),
                 property,
@@ -170,13 +172,17 @@ pub fn timeout_problem(given: std::time::Duration) -> String {
 }
 
 /// `code: message`, and what to do for the usual codes: the one table of reasons.
-pub fn service_problem(code: &str, message: &str, property: &str) -> String {
+pub fn service_problem(operation: &str, code: &str, message: &str, property: &str) -> String {
     let hint = match code {
         "ResourceNotFoundException" => format!(
             "; check `{property}` (the secret must be in the function's account and region)"
         ),
-        "AccessDeniedException" => "; give the function's role `secretsmanager:GetSecretValue` on it (and `kms:Decrypt` on its key, if a customer-managed one)".into(),
+        "AccessDeniedException" => format!(
+            "; give the function's role `secretsmanager:{operation}` on it (and {} on its key, if a customer-managed one)",
+            kms_permissions(operation)
+        ),
         "DecryptionFailure" => "; give the function's role `kms:Decrypt` on the secret's KMS key".into(),
+        "EncryptionFailure" => "; give the function's role `kms:GenerateDataKey` and `kms:Decrypt` on the secret's KMS key".into(),
         "InvalidRequestException" if message.contains("deletion") => format!(
             "; restore it (`aws secretsmanager restore-secret`) or point `{property}` at another secret"
         ),
@@ -195,6 +201,16 @@ pub fn service_problem(code: &str, message: &str, property: &str) -> String {
     }
 }
 
+/// The KMS permissions `operation` needs on a customer-managed key.
+fn kms_permissions(operation: &str) -> &'static str {
+    match operation {
+        "CreateSecret" | "PutSecretValue" | "UpdateSecret" | "RotateSecret" => {
+            "`kms:GenerateDataKey` and `kms:Decrypt`"
+        }
+        _ => "`kms:Decrypt`",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,19 +219,35 @@ mod tests {
     fn the_usual_failures_say_what_to_do() {
         assert_eq!(
             service_problem(
+                "GetSecretValue",
                 "ResourceNotFoundException",
                 "Secrets Manager can't find the specified secret.",
                 "SecretArn"
             ),
             "ResourceNotFoundException: Secrets Manager can't find the specified secret; check `SecretArn` (the secret must be in the function's account and region)"
         );
-        let denied = service_problem("AccessDeniedException", "", "Auth.SecretArn");
-        assert!(denied.contains("secretsmanager:GetSecretValue") && denied.contains("kms:Decrypt"));
+        let denied = service_problem(
+            "GetSecretValue",
+            "AccessDeniedException",
+            "",
+            "Auth.SecretArn",
+        );
         assert!(
-            service_problem("DecryptionFailure", "no key", "SecretArn").contains("`kms:Decrypt`")
+            denied.contains("`secretsmanager:GetSecretValue`") && denied.contains("`kms:Decrypt`")
+        );
+        let denied = service_problem("PutSecretValue", "AccessDeniedException", "", "Name");
+        assert!(
+            denied.contains("`secretsmanager:PutSecretValue`")
+                && denied.contains("`kms:GenerateDataKey` and `kms:Decrypt`"),
+            "{denied}"
+        );
+        assert!(
+            service_problem("GetSecretValue", "DecryptionFailure", "no key", "SecretArn")
+                .contains("`kms:Decrypt`")
         );
         assert!(
             service_problem(
+                "GetSecretValue",
                 "InvalidRequestException",
                 "You can't perform this operation on the secret because it was marked for deletion.",
                 "SecretArn"
@@ -223,7 +255,7 @@ mod tests {
             .contains("restore it")
         );
         assert_eq!(
-            service_problem("Throttling", "slow down", "X"),
+            service_problem("GetSecretValue", "Throttling", "slow down", "X"),
             "Throttling: slow down"
         );
     }
@@ -231,7 +263,7 @@ mod tests {
     #[test]
     fn a_long_service_message_is_cut() {
         let long = "x".repeat(1000);
-        assert!(service_problem("Weird", &long, "X").len() < 260);
+        assert!(service_problem("GetSecretValue", "Weird", &long, "X").len() < 260);
     }
 
     #[test]

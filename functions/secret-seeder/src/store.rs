@@ -146,12 +146,7 @@ where
     R: Debug,
 {
     tracing::warn!(operation = call.operation, secret, error = %DisplayErrorContext(err), "a Secrets Manager call failed");
-    // The library's table names `GetSecretValue`, the one call its reader makes, as the
-    // permission to grant; name the one this call needed.
-    let message = problem(err, chosen_by).replace(
-        "`secretsmanager:GetSecretValue`",
-        &format!("`secretsmanager:{}`", call.operation),
-    );
+    let message = problem(call.operation, err, chosen_by);
     Error::Aws {
         action: call.action,
         secret: secret.to_owned(),
