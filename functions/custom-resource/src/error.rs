@@ -18,7 +18,7 @@ pub enum Error {
     /// A file named by `SSL_CERT_FILE` could not be read.
     #[error("could not read the certificates in `SSL_CERT_FILE` (`{path}`): {message}")]
     CertFile {
-        /// The file.
+        /// The path `SSL_CERT_FILE` named.
         path: String,
         /// What was wrong with it.
         message: String,

@@ -44,7 +44,7 @@ pub struct Request<P> {
     pub stack_id: String,
     /// The resource's name in the template.
     pub logical_resource_id: String,
-    /// `Custom::…`.
+    /// The template's resource type, `Custom::…`.
     pub resource_type: String,
     /// The current physical id: set on Update and Delete, `None` on Create.
     pub physical_resource_id: Option<String>,

@@ -93,7 +93,10 @@ impl Response {
             let too_large = too_large_keys(&self);
             self.status = Status::Failed;
             self.reason = format!(
-                "the response `Data` is {total} bytes, more than CloudFormation's {MAX_BODY_BYTES}-byte limit for the whole response; too large: {}. Return smaller values, or store large ones elsewhere (S3, SSM Parameter Store) and return a reference",
+                "the response `Data` is {total} bytes, more than CloudFormation's \
+                {MAX_BODY_BYTES}-byte limit for the whole response; too large: {}. Return smaller \
+                values, or store large ones elsewhere (S3, SSM Parameter Store) and return a \
+                reference",
                 too_large.join(", ")
             );
             self.data = Map::new();

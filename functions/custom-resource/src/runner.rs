@@ -114,7 +114,7 @@ impl Outcome {
         self.physical_id.as_deref()
     }
 
-    /// The attributes.
+    /// The attributes, as `Fn::GetAtt` reads them.
     pub fn data(&self) -> &Map<String, Value> {
         &self.data
     }
@@ -494,7 +494,10 @@ impl<R: CustomResource> Runner<R> {
                     "the {request_type} did not finish before the deadline"
                 );
                 Finished::Failed(format!(
-                    "timed out after {:.1} s: the {request_type} did not finish before the deadline (the earlier of the function's Timeout and the resource's ServiceTimeout, less {:.1} s kept to answer CloudFormation). Raise the function's Timeout or the resource's ServiceTimeout, or find out why the work hangs",
+                    "timed out after {:.1} s: the {request_type} did not finish before the deadline \
+                    (the earlier of the function's Timeout and the resource's ServiceTimeout, less \
+                    {:.1} s kept to answer CloudFormation). Raise the function's Timeout or the \
+                    resource's ServiceTimeout, or find out why the work hangs",
                     after.as_secs_f64(),
                     deadlines.margin.as_secs_f64(),
                 ))

@@ -43,7 +43,7 @@ impl Budget {
         Self { deadline }
     }
 
-    /// Time left.
+    /// Time left before the request's deadline.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }

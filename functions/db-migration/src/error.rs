@@ -79,9 +79,9 @@ pub enum Error {
     /// The server could not be reached or refused the login.
     #[error("could not connect to `{server}` (database `{database}`): {message}")]
     Connect {
-        /// `host:port`.
+        /// The server, as `host:port`.
         server: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
         /// Why (the driver's message, without credentials).
         message: String,
@@ -89,13 +89,15 @@ pub enum Error {
 
     /// The server accepted the connection and said nothing.
     #[error(
-        "`{server}` did not complete the connection within {:.1} s (database `{database}`): check the host and port in the secret, the security groups, and that the function's subnets can reach the database",
+        "`{server}` did not complete the connection within {:.1} s (database `{database}`): check \
+        the host and port in the secret, the security groups, and that the function's subnets can \
+        reach the database",
         after.as_secs_f64()
     )]
     ConnectTimeout {
-        /// `host:port`.
+        /// The server, as `host:port`.
         server: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
         /// How long was waited.
         after: Duration,
@@ -104,9 +106,9 @@ pub enum Error {
     /// The database does not exist and may not be created here.
     #[error("database `{database}` does not exist on `{server}`: {advice}")]
     NoSuchDatabase {
-        /// `host:port`.
+        /// The server, as `host:port`.
         server: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
         /// What to do.
         advice: &'static str,
@@ -126,29 +128,33 @@ pub enum Error {
 
     /// Another run holds the migration lock.
     #[error(
-        "another migration holds the lock on `{database}` (waited {:.0} s, `LockTimeoutSeconds` is {limit}{}): wait for it to finish and retry, or raise `LockTimeoutSeconds`; a `sqlx migrate run` elsewhere takes the same lock",
+        "another migration holds the lock on `{database}` (waited {:.0} s, `LockTimeoutSeconds` is \
+        {limit}{}): wait for it to finish and retry, or raise `LockTimeoutSeconds`; a `sqlx migrate \
+        run` elsewhere takes the same lock",
         waited.as_secs_f64(),
         if *waited < Duration::from_secs(u64::from(*limit)) { ", but the function's time ran out first" } else { "" }
     )]
     Locked {
-        /// The database.
+        /// The database the run was working on.
         database: String,
         /// How long was waited.
         waited: Duration,
-        /// `LockTimeoutSeconds`.
+        /// The `LockTimeoutSeconds` the resource gave.
         limit: u32,
     },
 
     /// An applied migration's file was edited.
     #[error(
-        "migration {version} (`{file}`) was applied to `{database}` with different content: a migration must not change once applied. Restore the file as it was applied and put the change in a new migration (or, on a scratch database only, revert it first)"
+        "migration {version} (`{file}`) was applied to `{database}` with different content: a \
+        migration must not change once applied. Restore the file as it was applied and put the \
+        change in a new migration (or, on a scratch database only, revert it first)"
     )]
     Edited {
-        /// The version.
+        /// The migration's version (the number its file name starts with).
         version: i64,
         /// Its file name.
         file: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
     },
 
@@ -157,9 +163,9 @@ pub enum Error {
         "migration {version} is applied to `{database}` but this function does not carry it, and it is not newer than the target {target}: restore the migration file (was it renamed or deleted?)"
     )]
     Missing {
-        /// The version.
+        /// The migration's version (the number its file name starts with).
         version: i64,
-        /// The database.
+        /// The database the run was working on.
         database: String,
         /// The target version.
         target: i64,
@@ -168,11 +174,11 @@ pub enum Error {
     /// A migration failed.
     #[error("migration {version} (`{file}`) failed on `{database}`: {message}. {advice}")]
     MigrationFailed {
-        /// The version.
+        /// The migration's version (the number its file name starts with).
         version: i64,
         /// Its file name.
         file: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
         /// The database's message.
         message: String,
@@ -182,38 +188,44 @@ pub enum Error {
 
     /// A migration is marked dirty (partly applied) in `_sqlx_migrations`.
     #[error(
-        "migration {version}{file} is partially applied on `{database}` (marked `success = false` in `_sqlx_migrations`): MySQL and MariaDB commit each DDL statement on its own, so some of its statements took effect. Check which of them did and undo or finish them by hand, delete its row (`DELETE FROM _sqlx_migrations WHERE version = {version}`), fix the migration, then deploy again"
+        "migration {version}{file} is partially applied on `{database}` (marked `success = false` in \
+        `_sqlx_migrations`): MySQL and MariaDB commit each DDL statement on its own, so some of its \
+        statements took effect. Check which of them did and undo or finish them by hand, delete its \
+        row (`DELETE FROM _sqlx_migrations WHERE version = {version}`), fix the migration, then \
+        deploy again"
     )]
     Dirty {
-        /// The version.
+        /// The migration's version (the number its file name starts with).
         version: i64,
         /// ` (`file`)` when the function carries it, else empty.
         file: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
     },
 
     /// A seed file was edited after it was applied.
     #[error(
-        "seed `{set}/{file}` was applied to `{database}` with different content: seeds are applied once per database, so put changes in a new seed file (or delete its row from `_stackwright_seeds` to have it applied again)"
+        "seed `{set}/{file}` was applied to `{database}` with different content: seeds are applied \
+        once per database, so put changes in a new seed file (or delete its row from \
+        `_stackwright_seeds` to have it applied again)"
     )]
     SeedEdited {
-        /// The set.
+        /// The seed set (a folder under `seeds/`).
         set: String,
-        /// The file.
+        /// The seed file's name.
         file: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
     },
 
     /// A seed file failed.
     #[error("seed `{set}/{file}` failed on `{database}`: {message}. {advice}")]
     SeedFailed {
-        /// The set.
+        /// The seed set (a folder under `seeds/`).
         set: String,
-        /// The file.
+        /// The seed file's name.
         file: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
         /// The database's message.
         message: String,
@@ -226,9 +238,9 @@ pub enum Error {
     Admin {
         /// `create` or `drop`.
         action: &'static str,
-        /// The database.
+        /// The database the run was working on.
         database: String,
-        /// `host:port`.
+        /// The server, as `host:port`.
         server: String,
         /// The database's message.
         message: String,
@@ -239,9 +251,9 @@ pub enum Error {
     Database {
         /// What was being done.
         what: String,
-        /// The database.
+        /// The database the run was working on.
         database: String,
-        /// The message.
+        /// What the server said (never a connection string).
         message: String,
     },
 }

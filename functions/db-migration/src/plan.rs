@@ -24,7 +24,7 @@ pub use trigger::{MAX_TRIGGER_TEXT, TriggerKey};
 /// A forward migration the function carries, its checksums borrowed where it has them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Carried<'a> {
-    /// Its version.
+    /// The migration's version.
     pub version: i64,
     /// SHA-384 of its SQL (sqlx's checksum).
     pub checksum: Cow<'a, [u8]>,
@@ -35,7 +35,7 @@ pub struct Carried<'a> {
 /// A migration `_sqlx_migrations` lists as applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
-    /// Its version.
+    /// The migration's version.
     pub version: i64,
     /// The checksum it was applied with.
     pub checksum: Vec<u8>,

@@ -342,7 +342,9 @@ mod tests {
     fn drop_database_needs_create_database() {
         assert_eq!(
             reason(json!({"SecretArn": "s", "OnDelete": "DropDatabase"})),
-            "property `OnDelete`: `DropDatabase` drops only a database this resource created, and `CreateDatabase` is not `true`, so there would be none: set `CreateDatabase: true`, or `OnDelete: Retain`"
+            "property `OnDelete`: `DropDatabase` drops only a database this resource created, and \
+            `CreateDatabase` is not `true`, so there would be none: set `CreateDatabase: true`, or \
+            `OnDelete: Retain`"
         );
         assert!(
             parse_properties(

@@ -551,7 +551,9 @@ fn stopped(run: &Run<'_>, why: &Why, ahead: &[i64]) {
                 database,
                 error = %error,
                 ahead = %list,
-                "going back to a Trigger applied before, and this function disagrees with the database's history: {error}. Nothing was changed (SUCCESS: a FAILED rollback is worse); fix the migrations"
+                "going back to a Trigger applied before, and this function disagrees with the \
+                database's history: {error}. Nothing was changed (SUCCESS: a FAILED rollback is \
+                worse); fix the migrations"
             );
         }
     }

@@ -63,11 +63,11 @@ pub struct DbSecret {
     pub engine: Engine,
     /// The host name.
     pub host: String,
-    /// The port.
+    /// The TCP port (the engine's default when the secret has none).
     pub port: u16,
     /// The user name.
     pub username: String,
-    /// The password.
+    /// The password, printed as `***`.
     pub password: Secret<String>,
     /// The secret's `dbname`, if any.
     pub dbname: Option<String>,

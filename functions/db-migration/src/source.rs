@@ -104,7 +104,7 @@ pub struct SeedFile {
     pub set: String,
     /// Its file name, `<NNN>_<name>.sql`.
     pub file: String,
-    /// Its SQL.
+    /// Its SQL text, as the file holds it.
     pub sql: Cow<'static, str>,
     /// SHA-384 of the SQL, like a migration's.
     pub checksum: Vec<u8>,
@@ -179,7 +179,7 @@ impl SeedCatalog {
 /// Where the migrations and seeds of this invocation come from.
 #[derive(Debug, Clone)]
 pub struct Sources {
-    /// The migrations.
+    /// The migrations the function carries, up and down.
     pub migrations: MigrationSet,
     /// The seed sets.
     pub seeds: SeedCatalog,

@@ -11,7 +11,7 @@ pub struct Target {
     pub engine: Engine,
     /// The host name, lowercase.
     pub host: String,
-    /// The port.
+    /// The server's TCP port.
     pub port: u16,
     /// The database name.
     pub database: String,

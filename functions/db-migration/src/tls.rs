@@ -17,7 +17,7 @@ pub const RDS_GLOBAL_BUNDLE: &str = include_str!("../certs/rds-global-bundle.pem
 /// The TLS settings for one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
-    /// `Tls`.
+    /// The `Tls` property: whether to encrypt and what to verify.
     pub mode: TlsMode,
     /// The PEM certificates to trust, with `VerifyFull` only.
     pub roots: Option<Vec<u8>>,

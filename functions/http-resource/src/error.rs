@@ -150,7 +150,7 @@ pub enum Error {
     /// Something failed after a new object was created; `note` says what became of it.
     #[error("{cause}; {note}")]
     AfterCreate {
-        /// What failed.
+        /// The failure the outputs step ran into.
         cause: Box<Error>,
         /// What became of the new object.
         note: String,

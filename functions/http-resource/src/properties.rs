@@ -830,7 +830,9 @@ mod tests {
             ),
             (
                 with(json!({"Outputs": {"Url": "/url"}, "Update": {"Path": "/hooks/{id}"}})),
-                "property `Read`: is required with both `Outputs` and `Update`: an Update may answer 204 with no body, and CloudFormation drops outputs its answer leaves out; add `Read: {Path: …/{id}}`",
+                "property `Read`: is required with both `Outputs` and `Update`: an Update may answer \
+                204 with no body, and CloudFormation drops outputs its answer leaves out; add \
+                `Read: {Path: …/{id}}`",
             ),
             (
                 with(json!({"IdFrom": "Header"})),

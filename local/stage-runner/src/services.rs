@@ -272,7 +272,9 @@ fn ensure_postgres(options: &Options, out: &mut dyn Write) -> Result<(String, u1
     }
     let Some(bin) = postgres_bin() else {
         return Err(Error::Service(
-            "no PostgreSQL answers on 127.0.0.1:5432 and no `initdb` was found to make a throwaway one: install PostgreSQL (Debian: `apt install postgresql`) or start yours on 127.0.0.1:5432 with trust authentication for user `postgres`".into(),
+            "no PostgreSQL answers on 127.0.0.1:5432 and no `initdb` was found to make a throwaway \
+            one: install PostgreSQL (Debian: `apt install postgresql`) or start yours on \
+            127.0.0.1:5432 with trust authentication for user `postgres`".into(),
         ));
     };
     let data = options.dir.join("postgres");

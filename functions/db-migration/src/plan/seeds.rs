@@ -7,7 +7,7 @@ use crate::source::{SeedCatalog, SeedFile};
 /// A seed file the database has applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedSeed {
-    /// Its set.
+    /// The seed set it belongs to.
     pub set: String,
     /// Its file name.
     pub file: String,
@@ -27,7 +27,7 @@ pub struct UnknownSet {
 /// A seed file was applied with other content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EditedSeed {
-    /// Its set.
+    /// The seed set it belongs to.
     pub set: String,
     /// Its file name.
     pub file: String,

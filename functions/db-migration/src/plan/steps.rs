@@ -53,7 +53,7 @@ pub enum Refusal {
     Edited(i64),
     /// An applied migration at or below the run's target that the function does not carry.
     Missing {
-        /// The migration.
+        /// The migration's version.
         version: i64,
         /// The run's target (`TargetVersion`, the newest carried, or a recorded Trigger's).
         target: i64,
@@ -89,7 +89,7 @@ pub enum Why {
     },
     /// This applied migration has no down script, carried or recorded: reverting stops there.
     NoDown {
-        /// The migration.
+        /// The migration's version.
         version: i64,
         /// The run's target.
         target: i64,
@@ -139,7 +139,7 @@ pub enum Step<'a> {
     /// Record the version this run brought the database to for its Trigger (a failure is
     /// only logged: the migrations are in).
     RecordTrigger {
-        /// The Trigger.
+        /// The `Trigger` value, in its recorded form.
         trigger: &'a TriggerKey,
         /// The highest version applied at the end of the run.
         version: i64,
@@ -152,7 +152,7 @@ pub enum Note<'a> {
     /// A rollback: the Trigger was recorded at a version below what the properties ask, so
     /// the run goes back there and applies nothing newer.
     GoingBack {
-        /// The Trigger.
+        /// The `Trigger` value, in its recorded form.
         trigger: &'a TriggerKey,
         /// The version recorded for it.
         recorded: i64,
@@ -166,7 +166,7 @@ pub enum Note<'a> {
     /// The Trigger was applied before, at or above what the properties ask: their target
     /// stands.
     AppliedBefore {
-        /// The Trigger.
+        /// The `Trigger` value, in its recorded form.
         trigger: &'a TriggerKey,
         /// The version recorded for it.
         recorded: i64,

@@ -81,7 +81,9 @@ pub(super) async fn failure_advice<S: Store>(
     let version = migration.version;
     match store.engine() {
         Engine::Postgres if migration.no_tx => format!(
-            "It ran outside a transaction (`-- no-transaction`), so its statements before the failing one may have taken effect: check them, make the migration safe to run again (`IF NOT EXISTS`), then deploy again. The migrations before {version} stay applied"
+            "It ran outside a transaction (`-- no-transaction`), so its statements before the \
+            failing one may have taken effect: check them, make the migration safe to run again \
+            (`IF NOT EXISTS`), then deploy again. The migrations before {version} stay applied"
         ),
         Engine::Postgres => format!(
             "It was rolled back, and the migrations before {version} stay applied: fix it (it was never applied, so editing it is safe) and deploy again; the next run continues from {version}"
@@ -95,7 +97,12 @@ pub(super) async fn failure_advice<S: Store>(
                 .flatten();
             if dirty == Some(version) {
                 format!(
-                    "MySQL and MariaDB commit each DDL statement on its own, so its statements before the failing one took effect and version {version} is now marked dirty (`success = false`) in `_sqlx_migrations`. Check which of its statements took effect and undo them by hand, delete its row (`DELETE FROM _sqlx_migrations WHERE version = {version}`), fix the migration, then deploy again. The migrations before {version} stay applied"
+                    "MySQL and MariaDB commit each DDL statement on its own, so its statements \
+                    before the failing one took effect and version {version} is now marked dirty \
+                    (`success = false`) in `_sqlx_migrations`. Check which of its statements took \
+                    effect and undo them by hand, delete its row (`DELETE FROM _sqlx_migrations \
+                    WHERE version = {version}`), fix the migration, then deploy again. The \
+                    migrations before {version} stay applied"
                 )
             } else {
                 format!(

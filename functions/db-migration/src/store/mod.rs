@@ -40,9 +40,9 @@ pub const TRIGGERS_TABLE: &str = "_stackwright_triggers";
 /// The login for the server, from the secret.
 #[derive(Debug)]
 pub struct Credentials<'a> {
-    /// The user.
+    /// The login's user name.
     pub username: &'a str,
-    /// The password.
+    /// The password, printed as `***`.
     pub password: &'a Secret<String>,
 }
 
@@ -51,9 +51,9 @@ pub struct Credentials<'a> {
 pub struct Connection<'a> {
     /// Server and database.
     pub target: &'a Target,
-    /// The login.
+    /// Who connects.
     pub credentials: Credentials<'a>,
-    /// Encryption.
+    /// How the connection is encrypted and the server verified.
     pub tls: &'a TlsSettings,
 }
 
@@ -106,7 +106,7 @@ pub struct TriggerRecord<'a> {
     /// The resource: its stack and logical id (two stacks may both pass a Trigger `3`,
     /// each its own function's version 3, to one database).
     pub resource: &'a Owner,
-    /// The Trigger.
+    /// The `Trigger` value, in its recorded form.
     pub trigger: &'a TriggerKey,
 }
 
@@ -203,7 +203,7 @@ pub trait Store: Send {
 /// A connection to the database being migrated, on either engine: every [`Store`] call goes
 /// to the engine's own implementation.
 pub enum AnyStore {
-    /// PostgreSQL.
+    /// A PostgreSQL connection.
     Postgres(postgres::PgStore),
     /// MySQL or MariaDB.
     MySql(mysql::MyStore),
@@ -435,7 +435,7 @@ pub async fn drop_database(conn: &Connection<'_>, budget: &Budget) -> Result<(),
 /// Failures of the maintenance connection's work.
 #[derive(Debug)]
 pub enum AdminError {
-    /// Connecting failed.
+    /// The connection could not be opened.
     Connect(sqlx::Error),
     /// Connecting took too long.
     ConnectTimeout(Duration),
