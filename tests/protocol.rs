@@ -249,6 +249,42 @@ async fn an_undeliverable_response_is_an_error_to_lambda_so_it_retries() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_put_is_not_retried_nor_replayed_by_lambda() {
+    // Given a ResponseURL that answers 403, as S3 does for an expired or forged URL,
+    let s = Setup::new().await;
+    s.responses.refuse_with(403);
+    // when the function answers,
+    let inv = s.invoke(s.create(json!({"Name": "a"}))).await;
+    // then it sends one PUT, and tells Lambda it is done, so Lambda does not replay the event.
+    assert_eq!(inv.puts.len(), 1, "{:?}", inv.puts);
+    assert!(inv.delivered().is_empty());
+    match &inv.lambda {
+        LambdaResult::Response(v) => {
+            assert_eq!(v["Delivered"], false, "{v}");
+            assert_eq!(v["Refused"], 403, "{v}");
+        }
+        other => panic!("expected a response to Lambda, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_put_is_retried() {
+    let s = Setup::new().await;
+    s.responses.refuse_with(429);
+    let unthrottle = tokio::spawn({
+        let responses = s.responses.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            responses.refuse_with(0);
+        }
+    });
+    let run = s.invoke(s.create(json!({"Name": "a"}))).await;
+    unthrottle.await.unwrap();
+    assert!(run.puts.len() >= 2, "retried: {}", run.puts.len());
+    assert_eq!(run.delivered().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_properties_are_failed_with_a_reason() {
     let s = Setup::new().await;
     let mut event = s.create(json!({}));

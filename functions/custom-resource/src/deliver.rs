@@ -15,14 +15,44 @@ const LAST_CHANCE: Duration = Duration::from_millis(1500);
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(4);
 
+/// How a PUT ended when it got an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// A 2xx: CloudFormation has the response.
+    Accepted {
+        /// PUTs sent.
+        attempts: u32,
+    },
+    /// A 4xx other than 408 and 429: the URL is expired, forged or not a `ResponseURL`. Asking
+    /// again cannot help, and neither can Lambda replaying the event (running its side
+    /// effects again), so this counts as done.
+    Refused {
+        /// PUTs sent.
+        attempts: u32,
+        /// The status it answered.
+        status: u16,
+    },
+}
+
+/// Whether a status is worth another PUT: a server error, a timeout (408), throttling (429).
+fn retryable(status: reqwest::StatusCode) -> bool {
+    status.is_server_error()
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
 /// Sends `body` to `url` until a 2xx answers, a 4xx refuses, or `deadline` leaves no room.
-/// Returns the number of attempts.
+///
+/// # Errors
+///
+/// [`Error::Delivery`] when no answer that settles it came before the deadline (connection
+/// errors, 5xx, 408, 429) or the answer was neither 2xx nor 4xx.
 pub(crate) async fn put(
     client: &reqwest::Client,
     url: &ResponseUrl,
     body: Vec<u8>,
     deadline: Instant,
-) -> Result<u32, Error> {
+) -> Result<Delivered, Error> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -42,19 +72,21 @@ pub(crate) async fn put(
             .send()
             .await;
         let problem = match sent {
-            Ok(resp) if resp.status().is_success() => return Ok(attempt),
-            Ok(resp) if resp.status().is_server_error() => format!("HTTP {}", resp.status()),
+            Ok(resp) if resp.status().is_success() => {
+                return Ok(Delivered::Accepted { attempts: attempt });
+            }
+            Ok(resp) if retryable(resp.status()) => format!("HTTP {}", resp.status()),
+            Ok(resp) if resp.status().is_client_error() => {
+                return Ok(Delivered::Refused {
+                    attempts: attempt,
+                    status: resp.status().as_u16(),
+                });
+            }
             Ok(resp) => {
-                let status = resp.status();
-                let hint = if status == reqwest::StatusCode::FORBIDDEN {
-                    " (a presigned ResponseURL expires two hours after CloudFormation sent the request)"
-                } else {
-                    ""
-                };
                 return Err(Error::Delivery {
                     host: url.host().to_owned(),
                     attempts: attempt,
-                    message: format!("refused with HTTP {status}{hint}; not retried"),
+                    message: format!("answered HTTP {}; not retried", resp.status()),
                 });
             }
             Err(err) => describe(&err),
@@ -104,6 +136,22 @@ fn describe(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_timeouts_throttling_and_server_errors_are_retried() {
+        for code in [500, 502, 503, 504, 408, 429] {
+            assert!(
+                retryable(reqwest::StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
+        for code in [400, 401, 403, 404, 410, 413] {
+            assert!(
+                !retryable(reqwest::StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
+    }
 
     #[test]
     fn backoff_stays_under_its_cap() {

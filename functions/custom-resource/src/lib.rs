@@ -32,13 +32,15 @@
 //!    characters stripped, a long `Reason` cut keeping head and tail, oversized `Data` turned
 //!    into FAILED naming the keys.
 //! 5. **The PUT** has an empty `Content-Type` and a `Content-Length` (never chunked), connect
-//!    and total timeouts, and retries on connection errors and 5xx with backoff and jitter up
-//!    to the deadline; only a 2xx counts.
+//!    and total timeouts, and retries on connection errors, 5xx, 408 and 429 with backoff and
+//!    jitter up to the deadline; only a 2xx counts as delivered.
 //! 6. **Logs** ([`init_tracing`]): one line per invocation; never the `ResponseURL`'s query
 //!    string ([`ResponseUrl`] prints only its host) and never a secret ([`Secret`] prints `***`;
 //!    what the request's [`Redactor`] was taught is masked in every `Reason` and runner line).
 //! 7. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
-//!    nothing); an error only when delivery failed, so Lambda delivers the event again.
+//!    nothing), and Ok too when the `ResponseURL` refused it with a 4xx other than 408 and 429
+//!    (expired or forged: a replay would only run the side effects again); an error only when
+//!    delivery failed for want of an answer, so Lambda delivers the event again.
 //!
 //! # Layout
 //!

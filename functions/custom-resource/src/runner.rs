@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::Error;
-use crate::deliver;
+use crate::deliver::{self, Delivered};
 use crate::properties;
 use crate::redact::Redactor;
 use crate::request::{
@@ -279,7 +279,33 @@ impl<R: CustomResource> Runner<R> {
         let delivered = deliver::put(&self.client, &url, body, start + lambda_left).await;
         let duration_ms = start.elapsed().as_millis() as u64;
         match delivered {
-            Ok(attempts) => {
+            Ok(Delivered::Refused {
+                attempts,
+                status: answered,
+            }) => {
+                // Expired, forged, or not CloudFormation's: said once, and Ok to Lambda, so it
+                // does not replay the event and run its side effects again.
+                tracing::error!(
+                    request_type,
+                    logical_id,
+                    physical_id,
+                    status = ?status,
+                    duration_ms,
+                    attempts,
+                    http_status = answered,
+                    response_host = url.host(),
+                    "the ResponseURL refused the response (expired, or not a URL CloudFormation \
+                     made; a presigned ResponseURL expires two hours after the request); \
+                     not retried, and Lambda is told it is done so the event is not replayed"
+                );
+                Ok(json!({
+                    "Status": status,
+                    "PhysicalResourceId": physical_id,
+                    "Delivered": false,
+                    "Refused": answered,
+                }))
+            }
+            Ok(Delivered::Accepted { attempts }) => {
                 tracing::info!(
                     request_type,
                     logical_id,

@@ -1,7 +1,7 @@
 //! The `ResponseURL` side of CloudFormation: records every PUT.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +52,7 @@ impl RecordedPut {
 struct Inner {
     puts: Mutex<Vec<RecordedPut>>,
     fail_next: AtomicU32,
+    refuse_with: AtomicU16,
     seq: AtomicU64,
     arrived: Notify,
 }
@@ -106,6 +107,7 @@ impl ResponseServer {
         let inner = Arc::new(Inner {
             puts: Mutex::new(Vec::new()),
             fail_next: AtomicU32::new(0),
+            refuse_with: AtomicU16::new(0),
             seq: AtomicU64::new(0),
             arrived: Notify::new(),
         });
@@ -161,6 +163,12 @@ impl ResponseServer {
         self.inner.fail_next.store(n, Ordering::SeqCst);
     }
 
+    /// Answers every PUT from now on with `status` (an expired or forged URL gets 403 from
+    /// S3); 0 goes back to answering 200.
+    pub fn refuse_with(&self, status: u16) {
+        self.inner.refuse_with.store(status, Ordering::SeqCst);
+    }
+
     /// Every request so far.
     pub fn puts(&self) -> Vec<RecordedPut> {
         self.inner
@@ -209,10 +217,11 @@ async fn record(
         .fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok();
-    let status = if fail {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
+    let refused = StatusCode::from_u16(inner.refuse_with.load(Ordering::SeqCst)).ok();
+    let status = match refused {
+        Some(status) if !fail => status,
+        _ if fail => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::OK,
     };
     let put = RecordedPut {
         seq: inner.seq.fetch_add(1, Ordering::SeqCst),
