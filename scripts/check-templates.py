@@ -13,23 +13,22 @@ broken promise. Checked:
   explicit log group named /aws/lambda/<FunctionName> with a retention;
 - per stage, with samconfig.toml's parameters applied: what each stage keeps on delete
   (snapshots, retained secrets and migrations in stage and prod, force-delete only in dev,
-  seeds never in prod, deletion protection and Multi-AZ in prod);
+  seeds never in prod, deletion protection and Multi-AZ in prod). The stages' values come
+  from the project's one intrinsic resolver, the stage runner's (`stackwright template
+  resolve`, run with `cargo run -p stage-runner`): this script evaluates no intrinsic itself;
 - samconfig.toml and pipeline/config/<stage>.json hold the same parameters and tags for every
   stage, the parameters exist in template.yaml, and pipeline.yaml deploys each stage with its
   own file.
 
-`check-templates.py --dump` prints instead, as JSON, every Custom:: resource's properties as
-each stage would send them (samconfig.toml's parameters, conditions and mappings applied,
-numbers and booleans as strings as CloudFormation sends them;
-once more with the webhook parameters set, as `<stage>+webhook`), with the other intrinsics
-standing in as realistic strings (ARNs, host names): what a test needs to check them with
-each function's own property parser.
+To see what the stage checks read: `cargo run -q -p stage-runner --bin stackwright -- template
+resolve --stage dev` (each function's own property parser checks the same resolved properties
+in tests/template.rs).
 """
 
 from __future__ import annotations
 
 import json
-import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -51,180 +50,26 @@ def load(path: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# A small evaluator: enough of Ref/Fn::If/Fn::FindInMap/Conditions to read a stage's values.
+# The stages' values, from the stage runner's intrinsic resolver (the project has only that one).
 # ---------------------------------------------------------------------------------------------
-NO_VALUE = object()
-
-
-class Stage:
-    def __init__(self, template: dict, parameters: dict[str, str]):
-        self.template = template
-        self.parameters = {
-            name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()
-        }
-        self.parameters.update(parameters)
-        self._conditions: dict[str, bool] = {}
-
-    def condition(self, name: str) -> bool:
-        if name not in self._conditions:
-            self._conditions[name] = self.truth(self.template["Conditions"][name])
-        return self._conditions[name]
-
-    def truth(self, expr) -> bool:
-        (fn, args), = expr.items()
-        if fn == "Condition":
-            return self.condition(args)
-        if fn == "Fn::Equals":
-            return self.value(args[0]) == self.value(args[1])
-        if fn == "Fn::Not":
-            return not self.truth(args[0])
-        if fn == "Fn::And":
-            return all(self.truth(a) for a in args)
-        if fn == "Fn::Or":
-            return any(self.truth(a) for a in args)
-        raise ValueError(f"unsupported condition function {fn}")
-
-    def value(self, expr):
-        """The value of expr in this stage; other intrinsics stay as they are."""
-        if isinstance(expr, dict) and len(expr) == 1:
-            (fn, args), = expr.items()
-            if fn == "Ref":
-                if args == "AWS::NoValue":
-                    return NO_VALUE
-                if args in self.parameters:
-                    return self.parameters[args]
-                return expr
-            if fn == "Fn::If":
-                return self.value(args[1] if self.condition(args[0]) else args[2])
-            if fn == "Fn::FindInMap":
-                m, k1, k2 = (self.value(a) for a in args)
-                return self.template["Mappings"][m][k1][k2]
-            if fn == "Condition":
-                return self.condition(args)
-        if isinstance(expr, dict):
-            out = {k: self.value(v) for k, v in expr.items()}
-            return {k: v for k, v in out.items() if v is not NO_VALUE}
-        if isinstance(expr, list):
-            return [v for v in (self.value(e) for e in expr) if v is not NO_VALUE]
-        return expr
-
-    def exists(self, logical_id: str) -> bool:
-        cond = self.template["Resources"][logical_id].get("Condition")
-        return cond is None or self.condition(cond)
-
-
-ACCOUNT, REGION = "123456789012", "us-east-1"
-
-
-def stand_in(template: dict, stack: str, expr):
-    """expr with every intrinsic left after Stage.value replaced by a realistic string."""
-    resources = template["Resources"]
-    pseudo = {
-        "AWS::StackName": stack,
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT,
-        "AWS::Partition": "aws",
-        "AWS::URLSuffix": "amazonaws.com",
-        "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/00000000-0000-0000-0000-000000000000",
-    }
-
-    def function_name(logical: str) -> str:
-        fname = resources[logical]["Properties"].get("FunctionName", logical)
-        return sub(fname["Fn::Sub"]) if isinstance(fname, dict) else fname
-
-    def ref(name: str) -> str:
-        if name in pseudo:
-            return pseudo[name]
-        base, _, attr = name.partition(".")
-        rtype = resources.get(base, {}).get("Type", "")
-        if rtype == "AWS::Serverless::Function":
-            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name(base)}"
-            return {"Alias": f"{arn}:live", "Version": f"{arn}:1"}.get(attr, function_name(base))
-        if rtype == "AWS::SecretsManager::Secret":
-            return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{base}-AbCdEfGhIjKl-AbCdEf"
-        if rtype == "AWS::RDS::DBInstance":
-            return f"{stack}-{base}-abcdefghijkl".lower()
-        return f"{stack}-{name}"
-
-    def getatt(base: str, attr: str) -> str:
-        rtype = resources.get(base, {}).get("Type", "")
-        if rtype == "AWS::RDS::DBInstance":
-            return {"Endpoint.Address": f"{ref(base)}.cabcdefghijk.{REGION}.rds.amazonaws.com", "Endpoint.Port": "5432"}.get(attr, f"{base}.{attr}")
-        if rtype == "AWS::Serverless::Function" and attr == "Arn":
-            return ref(base + ".Arn").rsplit(":live", 1)[0]
-        return f"{stack}-{base}-{attr}"
-
-    def sub(text: str, names: dict | None = None) -> str:
-        names = names or {}
-
-        def one(match):
-            name = match.group(1)
-            if name in names:
-                return str(names[name])
-            if name in template.get("Parameters", {}):
-                return str(params_of.get(name, ""))
-            if "." in name and name.split(".", 1)[0] in resources and not name.endswith((".Alias", ".Version")):
-                base, attr = name.split(".", 1)
-                return getatt(base, attr)
-            return ref(name)
-
-        return re.sub(r"\$\{([^}!][^}]*)\}", one, text)
-
-    params_of = {}
-
-    def walk(e):
-        if isinstance(e, dict) and len(e) == 1:
-            (fn, args), = e.items()
-            if fn == "Ref":
-                return ref(args)
-            if fn == "Fn::GetAtt":
-                base, attr = args if isinstance(args, list) else args.split(".", 1)
-                return getatt(base, attr)
-            if fn == "Fn::Sub":
-                if isinstance(args, list):
-                    return sub(args[0], {k: walk(v) for k, v in args[1].items()})
-                return sub(args)
-            if fn == "Fn::Join":
-                return args[0].join(str(walk(x)) for x in args[1])
-        if isinstance(e, dict):
-            return {k: walk(v) for k, v in e.items()}
-        if isinstance(e, list):
-            return [walk(x) for x in e]
-        return e
-
-    return walk, params_of
-
-
-def as_sent(value):
-    """CloudFormation sends every number and boolean in ResourceProperties as a string."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: as_sent(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [as_sent(v) for v in value]
-    return value
-
-
-def dump(template: dict, stage_params: dict[str, dict[str, str]]) -> dict:
-    out: dict = {}
-    webhook = {
-        "WebhookBaseUrl": "https://hooks.example.com",
-        "WebhookAuthSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:webhook-token-AbCdEf",
-    }
-    for stage, params in stage_params.items():
-        for name, extra in ((stage, {}), (f"{stage}+webhook", webhook)):
-            s = Stage(template, {**params, **extra})
-            walk, params_of = stand_in(template, f"stackwright-{stage}", None)
-            params_of.update(s.parameters)
-            out[name] = {
-                logical: {"Type": r["Type"], "Properties": as_sent(walk(s.value(r.get("Properties", {}))))}
-                for logical, r in template["Resources"].items()
-                if str(r.get("Type", "")).startswith("Custom::") and s.exists(logical)
-            }
-    return out
+def resolve(stages: list[str], parameters: dict[str, str] | None = None) -> dict | None:
+    """Each stage's template with its intrinsics resolved, keyed by stage: samconfig.toml's
+    parameter overrides (then `parameters`), conditions and mappings applied; what only a
+    deployed stack knows stands in as placeholders such as `<Ref Database>`. Per resource:
+    Type, Exists, Properties, and DeletionPolicy/UpdateReplacePolicy when set. None (with a
+    problem recorded) when the resolver refuses the template."""
+    command = ["cargo", "run", "--quiet", "--package", "stage-runner", "--bin", "stackwright", "--"]
+    command += ["template", "resolve", "--root", str(ROOT)]
+    for stage in stages:
+        command += ["--stage", stage]
+    for key, value in (parameters or {}).items():
+        command += ["--parameter", f"{key}={value}"]
+    # cargo's errors and the resolver's own go straight to stderr.
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        problem(f"`{' '.join(command)}` failed (exit {done.returncode}): see its error above")
+        return None
+    return json.loads(done.stdout)
 
 
 def as_bool(value) -> bool:
@@ -337,18 +182,18 @@ def check_custom_resources(template: dict, functions: dict[str, dict]) -> None:
             problem(f"{name}: {fn} runs in the VPC, so {name} must DependsOn NetworkReady (endpoints, routes)")
 
 
-def check_stage(template: dict, stage: str, params: dict[str, str]) -> None:
-    s = Stage(template, params)
-    res = template["Resources"]
+def check_stage(stage: str, s: dict, with_url: dict) -> None:
+    """`s`: the stage resolved; `with_url`: resolved again with WebhookBaseUrl set."""
+    res = s["Resources"]
     protected = stage in ("stage", "prod")
 
     db = res["Database"]
     want = "Snapshot" if protected else "Delete"
     for attr in ("DeletionPolicy", "UpdateReplacePolicy"):
-        got = s.value(db.get(attr, "Delete"))
+        got = db.get(attr, "Delete")
         if got != want:
             problem(f"[{stage}] Database {attr} is {got}, want {want}")
-    dbp = s.value(db["Properties"])
+    dbp = db["Properties"]
     if as_bool(dbp.get("DeletionProtection")) != (stage == "prod"):
         problem(f"[{stage}] Database DeletionProtection must be on in prod only")
     if as_bool(dbp.get("MultiAZ")) != (stage == "prod"):
@@ -357,19 +202,19 @@ def check_stage(template: dict, stage: str, params: dict[str, str]) -> None:
         problem(f"[{stage}] Database must be encrypted")
     if as_bool(dbp.get("PubliclyAccessible")):
         problem(f"[{stage}] Database must not be publicly accessible")
-    pg = s.value(res["DatabaseParameterGroup"]["Properties"])
+    pg = res["DatabaseParameterGroup"]["Properties"]
     if str(pg.get("Parameters", {}).get("rds.force_ssl")) != "1":
         problem(f"[{stage}] DatabaseParameterGroup must set rds.force_ssl = 1 (TLS required)")
 
-    secret_policy = s.value(res["DatabaseSecret"].get("DeletionPolicy", "Delete"))
+    secret_policy = res["DatabaseSecret"].get("DeletionPolicy", "Delete")
     if secret_policy != ("Retain" if protected else "Delete"):
         problem(f"[{stage}] DatabaseSecret DeletionPolicy is {secret_policy}")
 
     for name, r in res.items():
-        if not s.exists(name):
+        if not r["Exists"]:
             continue
-        rtype = r.get("Type")
-        props = s.value(r.get("Properties", {}))
+        rtype = r["Type"]
+        props = r["Properties"]
         if rtype == "Custom::DatabaseMigration":
             on_delete = props.get("OnDelete", "Retain")
             if protected and on_delete != "Retain":
@@ -393,10 +238,9 @@ def check_stage(template: dict, stage: str, params: dict[str, str]) -> None:
             if "secretsmanager:DeleteSecret" in text:
                 problem(f"[{stage}] SecretSeederRole may not delete secrets in stage and prod")
 
-    if s.exists("DeployWebhook") != bool(s.parameters.get("WebhookBaseUrl")):
+    if res["DeployWebhook"]["Exists"] != bool(s["Parameters"].get("WebhookBaseUrl")):
         problem(f"[{stage}] DeployWebhook must exist exactly when WebhookBaseUrl is set")
-    with_url = Stage(template, {**params, "WebhookBaseUrl": "https://hooks.example.com"})
-    if not with_url.exists("DeployWebhook"):
+    if not with_url["Resources"]["DeployWebhook"]["Exists"]:
         problem(f"[{stage}] DeployWebhook must exist when WebhookBaseUrl is set")
 
 
@@ -464,18 +308,15 @@ def check_pipeline() -> None:
 
 def main() -> int:
     template = load(ROOT / "template.yaml")
-    if sys.argv[1:] == ["--dump"]:
-        stage_params = check_stage_configs(template)
-        if problems:
-            print("\n".join(problems), file=sys.stderr)
-            return 1
-        print(json.dumps(dump(template, stage_params), indent=2, sort_keys=True))
-        return 0
     functions = check_functions(template)
     check_custom_resources(template, functions)
     stage_params = check_stage_configs(template)
-    for stage, params in stage_params.items():
-        check_stage(template, stage, params)
+    stages = list(stage_params)
+    resolved = resolve(stages)
+    with_url = resolve(stages, {"WebhookBaseUrl": "https://hooks.example.com"})
+    if resolved is not None and with_url is not None:
+        for stage in stages:
+            check_stage(stage, resolved[stage], with_url[stage])
     check_pipeline()
     if problems:
         print("check-templates: FAILED", file=sys.stderr)

@@ -7,7 +7,9 @@
 #                            checked too), and pipeline.yaml; every suppression needs a reason
 #                            and must still be needed
 #   check-templates.py       the promises no linter knows: timeouts, log groups, DependsOn, what
-#                            each stage keeps on delete, samconfig.toml = pipeline/config/*.json
+#                            each stage keeps on delete, samconfig.toml = pipeline/config/*.json;
+#                            each stage's values come from the stage runner's intrinsic resolver
+#                            (`stackwright template resolve`, built and run with `cargo run`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"

@@ -4,6 +4,8 @@
 //!
 //! - [`template`]: the template, short-form intrinsics made long.
 //! - [`intrinsics`]: `Ref`, `Fn::Sub`, `Fn::Join`, `Fn::If`, `Fn::FindInMap`, `Fn::GetAtt` …
+//! - [`resolved`]: a stage's whole template resolved, for the template checks
+//!   (`stackwright template resolve`).
 //! - [`samconfig`]: a stage's stack name and parameter overrides.
 //! - [`overrides`]: what AWS-only resources become locally (`local/overrides.yaml`).
 //! - [`graph`]: the order custom resources are created in.
@@ -16,6 +18,7 @@ pub mod engine;
 pub mod graph;
 pub mod intrinsics;
 pub mod overrides;
+pub mod resolved;
 pub mod samconfig;
 pub mod services;
 pub mod standin;

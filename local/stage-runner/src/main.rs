@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use stage_runner::{engine, services, standin};
+use stage_runner::template::Template;
+use stage_runner::{engine, resolved, services, standin};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +25,35 @@ enum Top {
     /// Run a stage locally: CloudFormation's lifecycle for its custom resources on this machine.
     #[command(subcommand)]
     Local(Local),
+    /// Read the template as CloudFormation would for a stage.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Print, as JSON keyed by stage, every resource with its intrinsics resolved for that
+    /// stage (samconfig.toml's parameters, conditions, mappings): what the template checks read.
+    Resolve(ResolveArgs),
+}
+
+#[derive(Args)]
+struct ResolveArgs {
+    /// An environment of samconfig.toml (repeatable).
+    #[arg(long = "stage", required = true)]
+    stages: Vec<String>,
+    /// The project root.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// The template, relative to the root.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// The SAM config, relative to the root.
+    #[arg(long, default_value = "samconfig.toml")]
+    config: PathBuf,
+    /// A parameter value, `Key=Value` (repeatable), over samconfig's.
+    #[arg(long = "parameter", value_name = "KEY=VALUE")]
+    parameters: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -89,13 +119,7 @@ impl StageArgs {
             Some(dir) => dir.clone(),
             None => exe.parent().map(PathBuf::from).unwrap_or_default(),
         };
-        let mut parameters = BTreeMap::new();
-        for p in &self.parameters {
-            let (k, v) = p
-                .split_once('=')
-                .with_context(|| format!("`--parameter {p}` is not KEY=VALUE"))?;
-            parameters.insert(k.to_owned(), v.to_owned());
-        }
+        let parameters = key_values(&self.parameters)?;
         let mut env = Vec::new();
         for e in &self.function_env {
             let (binary, kv) = e
@@ -124,6 +148,33 @@ impl StageArgs {
     }
 }
 
+/// `--parameter KEY=VALUE` arguments as a map.
+fn key_values(arguments: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut parameters = BTreeMap::new();
+    for p in arguments {
+        let (k, v) = p
+            .split_once('=')
+            .with_context(|| format!("`--parameter {p}` is not KEY=VALUE"))?;
+        parameters.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(parameters)
+}
+
+/// `stackwright template resolve`: each stage's resolved template, keyed by stage.
+fn resolve(args: &ResolveArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let template = Template::load(&args.root.join(&args.template))?;
+    let overrides = key_values(&args.parameters)?;
+    let mut stages = serde_json::Map::new();
+    for stage in &args.stages {
+        let value = resolved::stage(&template, &args.root.join(&args.config), stage, &overrides)
+            .with_context(|| format!("stage `{stage}`"))?;
+        stages.insert(stage.clone(), value);
+    }
+    serde_json::to_writer_pretty(&mut *out, &stages)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
@@ -138,7 +189,13 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let mut out = std::io::stdout();
-    let Top::Local(command) = cli.command;
+    let command = match cli.command {
+        Top::Local(command) => command,
+        Top::Template(TemplateCommand::Resolve(args)) => {
+            resolve(&args, &mut out)?;
+            return Ok(true);
+        }
+    };
     match command {
         Local::Up(args) => Ok(engine::up(&args.options()?, &mut out).await?.ok),
         Local::Down(args) => Ok(engine::down(&args.options()?, &mut out).await?.ok),

@@ -22,6 +22,10 @@ pub struct Resource {
     pub condition: Option<String>,
     /// `Metadata`.
     pub metadata: Value,
+    /// `DeletionPolicy`, unresolved (it may be an `Fn::If`).
+    pub deletion_policy: Option<Value>,
+    /// `UpdateReplacePolicy`, unresolved.
+    pub update_replace_policy: Option<Value>,
 }
 
 impl Resource {
@@ -113,6 +117,8 @@ impl Template {
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                     metadata: body.get("Metadata").cloned().unwrap_or(Value::Null),
+                    deletion_policy: body.get("DeletionPolicy").cloned(),
+                    update_replace_policy: body.get("UpdateReplacePolicy").cloned(),
                 },
             );
         }
@@ -222,6 +228,7 @@ Resources:
   Alpha:
     Type: AWS::CloudFormation::CustomResource
     Condition: IsProd
+    DeletionPolicy: !If [IsProd, Retain, Delete]
     Properties:
       ServiceToken: !GetAtt [Fn, Arn]
 "#;
@@ -241,6 +248,11 @@ Resources:
         assert_eq!(zeta.properties["Version"], json!({"Ref": "Fn.Version"}));
         assert_eq!(zeta.properties["Port"], json!(5432));
         assert_eq!(zeta.depends_on, ["Alpha"]);
+        assert_eq!(zeta.deletion_policy, None);
+        assert_eq!(
+            t.resources["Alpha"].deletion_policy,
+            Some(json!({"Fn::If": ["IsProd", "Retain", "Delete"]}))
+        );
         assert_eq!(
             t.resources["Alpha"].properties["ServiceToken"],
             json!({"Fn::GetAtt": ["Fn", "Arn"]})
