@@ -1,4 +1,4 @@
-# Every command a person or CI runs. CI calls `make lint` and `make test` and nothing else.
+# Every command a person or CI runs. CI (.ci/run) calls make targets and nothing else.
 
 SHELL := /bin/bash
 VENV  := $(CURDIR)/.venv
@@ -7,12 +7,13 @@ export PATH := $(VENV)/bin:$(PATH)
 STAGE ?= dev
 FUNCTIONS := db-migration secret-seeder http-resource
 
-.PHONY: help tools services lint fmt test build watch invoke clean demo up down status services-stop bench
+.PHONY: help tools services lint fmt test test-unit build watch invoke clean demo up down status services-stop bench
 
 help:
 	@echo "make up STAGE=dev    run the stage's custom resources locally (CloudFormation's lifecycle)"
 	@echo "make down STAGE=dev  delete them in reverse order; make status STAGE=dev shows them"
 	@echo "make test            build everything and run every test (installs tools, starts services)"
+	@echo "make test-unit       unit tests and doctests only, with no service at all (the fast loop)"
 	@echo "make lint            rustfmt check, clippy -D warnings, template checks"
 	@echo "make validate        template checks only (cfn-lint, sam validate --lint, checkov)"
 	@echo "make deploy STAGE=…  sam build, then sam deploy --config-env STAGE (needs an AWS account)"
@@ -35,11 +36,17 @@ lint: tools
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/lint-templates.sh
 
-# The function binaries are built first: the protocol tests run the example binary, and
-# each function's own tests run its binary, as Lambda would.
+# The tests run the function binaries as Lambda would, and build what they run themselves
+# (harness::binary), so none is ever stale; building them first only shows the compile in one
+# place, with the features the tests use.
 test: tools services
 	cargo build --workspace --bins --examples
 	cargo test --workspace --no-fail-fast
+
+# Every unit test and doctest, in a network namespace without PostgreSQL, MariaDB, moto or
+# any host where the machine allows one (scripts/test-unit.sh).
+test-unit:
+	scripts/test-unit.sh
 
 build: tools
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
