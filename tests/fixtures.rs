@@ -225,7 +225,7 @@ async fn the_invalid_fixtures_are_refused_with_the_reason_cloudformation_shows()
         ),
         (
             "create-request-with-text-properties.json",
-            "`ResourceProperties` must be a JSON object of properties, got the string `Name=first,Count=5`",
+            "`ResourceProperties` must be a JSON object of properties, got a string",
         ),
         (
             "delete-request-without-physical-id.json",

@@ -304,7 +304,7 @@ async fn malformed_properties_are_failed_with_a_reason() {
     assert_eq!(r["Status"], "FAILED");
     assert_eq!(
         reason(&r),
-        "property `Count`: expected a whole number from 0 to 4294967295, got map"
+        "property `Count`: expected a whole number from 0 to 4294967295, got an object"
     );
 }
 
@@ -399,7 +399,7 @@ async fn numbers_and_booleans_may_arrive_as_strings() {
         .response();
     assert_eq!(
         reason(&r),
-        "property `Enabled`: expected `true` or `false`, got `maybe`"
+        "property `Enabled`: expected `true` or `false`, got a string that is neither"
     );
 }
 

@@ -62,14 +62,16 @@
 //!     fn try_from(raw: RawProps) -> Result<Self, PropertyError> {
 //!         let (min, max) = (raw.min.unwrap_or(0), raw.max.unwrap_or(10));
 //!         if min > max {
-//!             return Err(PropertyError::new("Min", format!("must not exceed `Max` ({max}), got {min}")));
+//!             // Name the properties, never their values (a value may be a secret put in the
+//!             // wrong place): the template shows what they are.
+//!             return Err(PropertyError::new("Min", "must not exceed `Max`"));
 //!         }
 //!         Ok(Props { min, max })
 //!     }
 //! }
 //!
 //! let err = properties::parse::<Props>(&serde_json::json!({"Min": "5", "Max": 2})).unwrap_err();
-//! assert_eq!(err.to_string(), "property `Min`: must not exceed `Max` (2), got 5");
+//! assert_eq!(err.to_string(), "property `Min`: must not exceed `Max`");
 //! ```
 
 use std::fmt;
@@ -137,7 +139,7 @@ pub fn parse<P: DeserializeOwned>(properties: &Value) -> Result<P, PropertyError
                 "",
                 format!(
                     "`ResourceProperties` must be a JSON object of properties, got {}",
-                    describe(other)
+                    kind(other)
                 ),
             ));
         }
@@ -173,6 +175,10 @@ fn join(segments: &[String]) -> String {
 }
 
 /// Rewrites serde's wording into a `Reason` a template author can act on.
+///
+/// Serde quotes the value it could not use ("invalid type: string \"abc\", expected u32");
+/// a reason says only its kind, because the value may be a secret the template put in the
+/// wrong place. Names stay: an unknown key, and a choice outside its set.
 fn explain(path: &str, message: &str) -> PropertyError {
     let within = path.to_owned();
     if let Some(rest) = message.strip_prefix("missing field ") {
@@ -199,39 +205,72 @@ fn explain(path: &str, message: &str) -> PropertyError {
         };
     }
     if let Some(rest) = message.strip_prefix("unknown variant ") {
-        let (value, expected) = rest.split_once(", ").unwrap_or((rest, ""));
-        return PropertyError::new(within, format!("unknown value {value}; {expected}"));
+        // serde: "unknown variant `Destroy`, expected `Retain` or `Delete`". A choice outside
+        // its set is a name, and named (kept short).
+        let (value, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let value = shorten(value.trim_matches('`'));
+        return if expected.is_empty() {
+            PropertyError::new(within, format!("unknown value `{value}`"))
+        } else {
+            PropertyError::new(
+                within,
+                format!("unknown value `{value}`; expected {expected}"),
+            )
+        };
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         // serde: "invalid type: string \"abc\", expected u32"
         let (got, expected) = rest
             .split_once(", expected ")
-            .unwrap_or((rest, "another type"));
-        return PropertyError::new(within, format!("expected {expected}, got {}", shorten(got)));
+            .unwrap_or((rest, "another kind of value"));
+        return PropertyError::new(
+            within,
+            format!("expected {expected}, got {}", unexpected_kind(got)),
+        );
     }
     if let Some(rest) = message.strip_prefix("invalid value: ") {
+        // serde: "invalid value: integer `70000`, expected u16"
         let (got, expected) = rest
             .split_once(", expected ")
             .unwrap_or((rest, "another value"));
-        return PropertyError::new(within, format!("expected {expected}, got {}", shorten(got)));
+        return PropertyError::new(
+            within,
+            format!(
+                "expected {expected}, got {} that is not one",
+                unexpected_kind(got)
+            ),
+        );
     }
     PropertyError::new(within, message)
 }
 
-/// How a reason shows a JSON value a template gave: scalars in backticks, containers by kind.
-fn shown(value: &Value) -> String {
-    match value {
-        Value::String(s) => format!("`{}`", shorten(s)),
-        Value::Number(n) => format!("`{n}`"),
-        Value::Bool(b) => format!("`{b}`"),
-        Value::Null => "null".into(),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
-    }
+/// The kind in serde's description of a value it could not use (`serde::de::Unexpected`,
+/// as serde and serde_json write it: "string \"abc\"", "integer `5`", "map", "null"), in
+/// [`kind`]'s words; the value itself is dropped.
+fn unexpected_kind(got: &str) -> &'static str {
+    const KINDS: [(&str, &str); 13] = [
+        ("boolean", "a boolean"),
+        ("integer", "a number"),
+        ("floating point", "a number"),
+        ("string", "a string"),
+        ("character", "a string"),
+        ("byte array", "a string"),
+        ("null", "null"),
+        ("unit value", "null"),
+        ("Option value", "null"),
+        ("sequence", "a list"),
+        ("tuple variant", "a list"),
+        ("map", "an object"),
+        ("struct variant", "an object"),
+    ];
+    KINDS
+        .iter()
+        .find(|(prefix, _)| got.starts_with(prefix))
+        .map_or("a value of another kind", |(_, kind)| kind)
 }
 
-/// Keeps a quoted value in a reason short.
-fn shorten(text: &str) -> String {
+/// Keeps a name quoted in a reason short.
+pub(crate) fn shorten(text: &str) -> String {
     const MAX: usize = 80;
     if text.chars().count() <= MAX {
         return text.to_owned();
@@ -308,15 +347,24 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// A JSON value's kind and a short rendering of it, for reasons.
-pub(crate) fn describe(value: &Value) -> String {
+/// A JSON value's kind, as a reason says what was given: "a string", "a number", "a boolean",
+/// "a list", "an object" or "null". Never the value: a template may have put a secret in the
+/// wrong place, and a `Reason` is shown in the stack's events.
+///
+/// ```
+/// use custom_resource::properties::kind;
+///
+/// assert_eq!(kind(&serde_json::json!("hunter2")), "a string");
+/// assert_eq!(kind(&serde_json::json!({"password": "hunter2"})), "an object");
+/// ```
+pub fn kind(value: &Value) -> &'static str {
     match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the boolean `{b}`"),
-        Value::Number(n) => format!("the number `{n}`"),
-        Value::String(s) => format!("the string `{}`", shorten(s)),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "an object".into(),
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -346,7 +394,8 @@ pub mod de {
     ///
     /// # Errors
     ///
-    /// "expected a whole number from 8 to 4096, got `abc`".
+    /// "expected a whole number from 8 to 4096, got a string that is not a number" (or "a
+    /// number outside that range", "a list"…): the kind, never the value.
     pub fn bounded<'de, D: Deserializer<'de>>(
         d: D,
         min: u64,
@@ -356,17 +405,43 @@ pub mod de {
         let Some(value) = value.filter(|v| !v.is_null()) else {
             return Ok(None);
         };
-        let number = match &value {
-            Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.trim().parse::<u64>().ok(),
+        let text = match &value {
+            Value::Number(n) => Some((n.to_string(), "a number")),
+            Value::String(s) => Some((s.clone(), "a string")),
             _ => None,
         };
+        let number = text
+            .as_ref()
+            .and_then(|(t, _)| t.trim().parse::<u64>().ok());
         match number {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
             _ => Err(de::Error::custom(format!(
                 "expected a whole number from {min} to {max}, got {}",
-                super::shown(&value)
+                text.map_or_else(
+                    || super::kind(&value).to_owned(),
+                    |(t, given)| unfit(&t, given)
+                )
             ))),
+        }
+    }
+
+    /// What a reason says about a number that could not be used, from the text it came as:
+    /// its kind and what is wrong with it, never the text (it may be a secret).
+    fn unfit(text: &str, given: &str) -> String {
+        let text = text.trim();
+        if text.is_empty() {
+            return format!("{given} that is empty");
+        }
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return "a number outside that range".into();
+        }
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() && n.fract() != 0.0 => "a number that is not whole".into(),
+            Ok(n) if n.is_finite() => {
+                "a number written with a point or an exponent; write it in digits only".into()
+            }
+            _ => format!("{given} that is not a number"),
         }
     }
 
@@ -381,16 +456,71 @@ pub mod de {
         match value {
             None | Some(Value::Null) => Ok(None),
             Some(value) => super::scalar_text(&value).map(Some).ok_or_else(|| {
-                de::Error::custom(format!(
-                    "expected a string, got {}",
-                    if value.is_array() {
-                        "a list"
-                    } else {
-                        "an object"
-                    }
-                ))
+                de::Error::custom(format!("expected a string, got {}", super::kind(&value)))
             }),
         }
+    }
+
+    /// A struct only from a JSON object. Serde's derive also fills a struct from a list, field
+    /// by field in order, so `Create: ["<a secret>"]` would reach the first field's checks
+    /// (and a choice outside its set is named in the reason); this refuses the list instead.
+    /// Give it the struct's field: `#[serde(deserialize_with = "de::object")]`.
+    ///
+    /// # Errors
+    ///
+    /// "expected an object, got a list" and the like, or the struct's own errors.
+    pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        object_expecting(d, "an object")
+    }
+
+    /// An optional [`object`]; `null` reads as absent.
+    ///
+    /// # Errors
+    ///
+    /// As [`object`].
+    pub fn opt_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        struct Opt<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Opt<T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                object(d).map(Some)
+            }
+        }
+        d.deserialize_option(Opt(PhantomData))
+    }
+
+    /// [`object`], with the reason's "expected …" written out: "an object such as
+    /// {\"Generate\": \"password\"}". For a `Deserialize` impl of one's own.
+    ///
+    /// # Errors
+    ///
+    /// "expected {what}, got a list" and the like, or the struct's own errors.
+    pub fn object_expecting<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+        what: &'static str,
+    ) -> Result<T, D::Error> {
+        struct Object<T>(&'static str, PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Object(what, PhantomData))
     }
 
     /// Number types the helpers can read, with the words a reason uses for them.
@@ -419,10 +549,14 @@ pub mod de {
     struct NumberVisitor<T>(PhantomData<T>);
 
     impl<T: Number> NumberVisitor<T> {
-        fn parse<E: de::Error>(text: &str) -> Result<T, E> {
-            text.trim()
-                .parse::<T>()
-                .map_err(|_| E::custom(format!("expected {}, got `{text}`", T::expected())))
+        fn parse<E: de::Error>(text: &str, given: &str) -> Result<T, E> {
+            text.trim().parse::<T>().map_err(|_| {
+                E::custom(format!(
+                    "expected {}, got {}",
+                    T::expected(),
+                    unfit(text, given)
+                ))
+            })
         }
     }
 
@@ -433,16 +567,16 @@ pub mod de {
             f.write_str(&T::expected())
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-            Self::parse(&v.to_string())
+            Self::parse(&v.to_string(), "a number")
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
-            Self::parse(&v.to_string())
+            Self::parse(&v.to_string(), "a number")
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
-            Self::parse(&v.to_string())
+            Self::parse(&v.to_string(), "a number")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-            Self::parse(v)
+            Self::parse(v, "a string")
         }
     }
 
@@ -450,7 +584,8 @@ pub mod de {
     ///
     /// # Errors
     ///
-    /// "expected a whole number from 0 to 4294967295, got `abc`" and the like.
+    /// "expected a whole number from 0 to 4294967295, got a string that is not a number", "…got
+    /// a number outside that range" and the like: the kind, never the value.
     pub fn number<'de, D: Deserializer<'de>, T: Number>(d: D) -> Result<T, D::Error> {
         d.deserialize_any(NumberVisitor(PhantomData))
     }
@@ -495,14 +630,16 @@ pub mod de {
             match v.trim() {
                 t if t.eq_ignore_ascii_case("true") => Ok(true),
                 f if f.eq_ignore_ascii_case("false") => Ok(false),
-                _ => Err(E::custom(format!("expected `true` or `false`, got `{v}`"))),
+                _ => Err(E::custom(
+                    "expected `true` or `false`, got a string that is neither",
+                )),
             }
         }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
-            Err(E::custom(format!("expected `true` or `false`, got `{v}`")))
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+            Err(E::custom("expected `true` or `false`, got a number"))
         }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
-            Err(E::custom(format!("expected `true` or `false`, got `{v}`")))
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+            Err(E::custom("expected `true` or `false`, got a number"))
         }
     }
 
@@ -510,7 +647,7 @@ pub mod de {
     ///
     /// # Errors
     ///
-    /// "expected `true` or `false`, got `yes`".
+    /// "expected `true` or `false`, got a string that is neither" (never the value).
     pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         d.deserialize_any(BoolVisitor)
     }
@@ -608,9 +745,19 @@ mod tests {
         assert_eq!(read(json!({"days": null})), Ok(None));
         assert_eq!(read(json!({})), Ok(None));
         for (given, shown) in [
-            (json!(6), "`6`"),
-            (json!("abc"), "`abc`"),
+            (json!(6), "a number outside that range"),
+            (json!("31"), "a number outside that range"),
+            (json!(-1), "a number outside that range"),
+            (json!(7.5), "a number that is not whole"),
+            (
+                json!("7e0"),
+                "a number written with a point or an exponent; write it in digits only",
+            ),
+            (json!("abc"), "a string that is not a number"),
+            (json!(""), "a string that is empty"),
+            (json!(true), "a boolean"),
             (json!([1]), "a list"),
+            (json!({"a": 1}), "an object"),
         ] {
             assert_eq!(
                 read(json!({ "days": given })).unwrap_err().to_string(),
@@ -653,19 +800,31 @@ mod tests {
             ),
             (
                 json!({"Name": "a", "Count": "abc"}),
-                "property `Count`: expected a whole number from 0 to 65535, got `abc`",
+                "property `Count`: expected a whole number from 0 to 65535, got a string that is not a number",
             ),
             (
                 json!({"Name": "a", "Count": 70000}),
-                "property `Count`: expected a whole number from 0 to 65535, got `70000`",
+                "property `Count`: expected a whole number from 0 to 65535, got a number outside that range",
+            ),
+            (
+                json!({"Name": "a", "Count": "2.5"}),
+                "property `Count`: expected a whole number from 0 to 65535, got a number that is not whole",
+            ),
+            (
+                json!({"Name": "a", "Count": true}),
+                "property `Count`: expected a whole number from 0 to 65535, got a boolean",
             ),
             (
                 json!({"Name": "a", "Enabled": "yes"}),
-                "property `Enabled`: expected `true` or `false`, got `yes`",
+                "property `Enabled`: expected `true` or `false`, got a string that is neither",
+            ),
+            (
+                json!({"Name": "a", "Enabled": 1}),
+                "property `Enabled`: expected `true` or `false`, got a number",
             ),
             (
                 json!({"Name": "a", "Keys": {"db": {"Length": "abc"}}}),
-                "property `Keys.db.Length`: expected a whole number from 0 to 4294967295, got `abc`",
+                "property `Keys.db.Length`: expected a whole number from 0 to 4294967295, got a string that is not a number",
             ),
             (
                 json!({"Name": "a", "Keys": {"db": {"Length": 5, "Size": 1}}}),
@@ -681,16 +840,223 @@ mod tests {
             ),
             (
                 json!({"Name": 5}),
-                "property `Name`: expected a string, got integer `5`",
+                "property `Name`: expected a string, got a number",
+            ),
+            (
+                json!({"Name": {"x": 1}}),
+                "property `Name`: expected a string, got an object",
+            ),
+            (
+                json!({"Name": "a", "Keys": "x"}),
+                "property `Keys`: expected a map, got a string",
+            ),
+            (
+                json!({"Name": "a", "Mode": ["Delete"]}),
+                "property `Mode`: expected string or map, got a list",
             ),
             (
                 json!("{\"Name\": broken"),
-                "`ResourceProperties` must be a JSON object of properties, got the string `{\"Name\": broken`",
+                "`ResourceProperties` must be a JSON object of properties, got a string",
             ),
         ];
         for (raw, reason) in cases {
             let err = parse::<Props>(&raw).unwrap_err();
             assert_eq!(err.to_string(), reason, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_choice_outside_its_set_is_named_but_kept_short() {
+        let long = "D".repeat(200);
+        let reason = parse::<Props>(&json!({"Name": "a", "Mode": long}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            reason.starts_with(&format!(
+                "property `Mode`: unknown value `{}…`; expected",
+                "D".repeat(80)
+            )),
+            "{reason}"
+        );
+    }
+
+    /// A template that puts a secret where another kind of value belongs (a dynamic reference
+    /// in the wrong property) must not see it in the stack events: every helper, and serde's
+    /// own type errors, say the kind given and never the value.
+    #[test]
+    fn a_wrong_kind_of_value_is_never_echoed() {
+        const SECRET: &str = "hunter2-Pa55w0rd-0123456789";
+
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct All {
+            #[serde(default, deserialize_with = "de::number")]
+            number: u16,
+            #[serde(default, deserialize_with = "de::opt_number")]
+            opt_number: Option<u32>,
+            #[serde(default, deserialize_with = "de::number")]
+            float: f64,
+            #[serde(default, deserialize_with = "de::boolean")]
+            boolean: bool,
+            #[serde(default, deserialize_with = "de::opt_boolean")]
+            opt_boolean: Option<bool>,
+            #[serde(default, deserialize_with = "bounded")]
+            bounded: Option<u64>,
+            #[serde(default, deserialize_with = "de::opt_scalar_text")]
+            text: Option<String>,
+            #[serde(default)]
+            plain: String,
+            #[serde(default)]
+            mode: Mode,
+            #[serde(default)]
+            list: Vec<String>,
+            #[serde(default)]
+            map: std::collections::BTreeMap<String, u8>,
+            #[serde(default, deserialize_with = "de::opt_object")]
+            inner: Option<Inner>,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        #[allow(dead_code)]
+        struct Inner {
+            mode: Mode,
+        }
+        fn bounded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+            de::bounded(d, 8, 4096)
+        }
+
+        let secret_number = json!(1234567890123456789_u64);
+        let cases = [
+            ("Number", json!(SECRET), "a string that is not a number"),
+            (
+                "Number",
+                secret_number.clone(),
+                "a number outside that range",
+            ),
+            ("Number", json!({"password": SECRET}), "an object"),
+            ("Number", json!([SECRET]), "a list"),
+            ("OptNumber", json!(SECRET), "a string that is not a number"),
+            ("OptNumber", json!({"password": SECRET}), "an object"),
+            ("Float", json!(SECRET), "a string that is not a number"),
+            ("Boolean", json!(SECRET), "a string that is neither"),
+            ("Boolean", secret_number.clone(), "a number"),
+            ("Boolean", json!([SECRET]), "a list"),
+            ("OptBoolean", json!(SECRET), "a string that is neither"),
+            ("Bounded", json!(SECRET), "a string that is not a number"),
+            (
+                "Bounded",
+                secret_number.clone(),
+                "a number outside that range",
+            ),
+            ("Bounded", json!({"password": SECRET}), "an object"),
+            ("Text", json!({"password": SECRET}), "an object"),
+            ("Text", json!([SECRET]), "a list"),
+            ("Plain", json!({"password": SECRET}), "an object"),
+            ("Plain", json!([SECRET]), "a list"),
+            ("Plain", secret_number.clone(), "a number"),
+            ("Mode", json!([SECRET]), "a list"),
+            ("Mode", json!({"Delete": SECRET}), "a string"),
+            ("List", json!(SECRET), "a string"),
+            ("List", json!([{"password": SECRET}]), "an object"),
+            ("Map", json!(SECRET), "a string"),
+            ("Map", json!({"k": SECRET}), "a string"),
+            ("Inner", json!([SECRET]), "a list"),
+            ("Inner", json!(SECRET), "a string"),
+            ("Inner", json!({"Mode": [SECRET]}), "a list"),
+        ];
+        let secret_digits = secret_number.to_string();
+        for (field, given, kind) in cases {
+            let raw = json!({ field: given });
+            let reason = parse::<All>(&raw).unwrap_err().to_string();
+            assert!(
+                !reason.contains(SECRET)
+                    && !reason.contains(&secret_digits)
+                    && !reason.contains("hunter2"),
+                "{field} echoed the value: {reason}"
+            );
+            assert!(reason.starts_with("property `"), "{field}: {reason}");
+            assert!(
+                reason.ends_with(&format!("got {kind}")),
+                "{field}: {reason}"
+            );
+        }
+
+        let reason = parse::<All>(&json!(SECRET)).unwrap_err().to_string();
+        assert!(!reason.contains(SECRET), "{reason}");
+    }
+
+    #[test]
+    fn an_object_helper_refuses_what_serde_would_fill_position_by_position() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        struct Op {
+            path: String,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+        struct Outer {
+            #[serde(deserialize_with = "de::object")]
+            create: Op,
+            #[serde(default, deserialize_with = "de::opt_object")]
+            read: Option<Op>,
+        }
+        let outer: Outer = parse(&json!({"Create": {"Path": "/a"}, "Read": null})).unwrap();
+        assert_eq!((outer.create.path.as_str(), outer.read), ("/a", None));
+        let outer: Outer =
+            parse(&json!({"Create": {"Path": "/a"}, "Read": {"Path": "/b"}})).unwrap();
+        assert_eq!(outer.read, Some(Op { path: "/b".into() }));
+        for (raw, reason) in [
+            (
+                json!({"Create": ["/a"]}),
+                "property `Create`: expected an object, got a list",
+            ),
+            (
+                json!({"Create": {"Path": "/a"}, "Read": ["/b"]}),
+                "property `Read`: expected an object, got a list",
+            ),
+            (
+                json!({"Create": {"Path": 5}}),
+                "property `Create.Path`: expected a string, got a number",
+            ),
+            (
+                json!({"Create": {"Path": "/a", "Pth": 1}}),
+                "property `Create`: unknown key `Pth`; expected `Path`",
+            ),
+        ] {
+            assert_eq!(
+                parse::<Outer>(&raw).unwrap_err().to_string(),
+                reason,
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_are_named_the_same_way_everywhere() {
+        for (value, expected) in [
+            (json!(null), "null"),
+            (json!(true), "a boolean"),
+            (json!(5), "a number"),
+            (json!(-1.5), "a number"),
+            (json!("x"), "a string"),
+            (json!([]), "a list"),
+            (json!({}), "an object"),
+        ] {
+            assert_eq!(kind(&value), expected, "{value}");
+        }
+        for (serde_says, expected) in [
+            ("string \"hunter2\"", "a string"),
+            ("integer `5`", "a number"),
+            ("floating point `1.5`", "a number"),
+            ("boolean `true`", "a boolean"),
+            ("null", "null"),
+            ("unit value", "null"),
+            ("sequence", "a list"),
+            ("map", "an object"),
+            ("something new", "a value of another kind"),
+        ] {
+            assert_eq!(unexpected_kind(serde_says), expected, "{serde_says}");
         }
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use crate::properties::describe;
+use crate::properties::{kind, shorten};
 use crate::redact::Redactor;
 use crate::response_url::ResponseUrl;
 
@@ -169,7 +169,7 @@ pub fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
             ids: Ids::default(),
             problem: format!(
                 "the event is not a CloudFormation custom-resource request: expected a JSON object, got {}",
-                describe(event)
+                kind(event)
             ),
         }));
     };
@@ -177,7 +177,7 @@ pub fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
         Some(Value::String(text)) => ResponseUrl::parse(text).map_err(|e| e.to_string()),
         Some(other) => Err(format!(
             "`ResponseURL` must be a string, got {}",
-            describe(other)
+            kind(other)
         )),
         None => Err("the event has no `ResponseURL`".into()),
     };
@@ -206,7 +206,7 @@ pub fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
         Some(other) => {
             let got = other
                 .as_str()
-                .map_or_else(|| describe(other), |t| format!("`{t}`"));
+                .map_or_else(|| kind(other).to_owned(), |t| format!("`{}`", shorten(t)));
             return Err(reject(format!(
                 "unknown `RequestType` {got}; expected `Create`, `Update` or `Delete`"
             )));
@@ -243,7 +243,7 @@ pub fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
         Some(other) => {
             return Err(reject(format!(
                 "`ResourceProperties` must be a JSON object of properties, got {}",
-                describe(other)
+                kind(other)
             )));
         }
     };
@@ -253,7 +253,7 @@ pub fn parse_event(event: &Value) -> Result<Envelope, Box<Rejected>> {
         (RequestType::Update, Some(other)) => {
             return Err(reject(format!(
                 "`OldResourceProperties` must be a JSON object, got {}",
-                describe(other)
+                kind(other)
             )));
         }
         _ => None,
@@ -397,6 +397,36 @@ mod tests {
             r.problem.contains("expected a JSON object, got a list"),
             "{}",
             r.problem
+        );
+    }
+
+    #[test]
+    fn event_level_reasons_give_the_kind_never_the_value() {
+        const SECRET: &str = "hunter2-0123456789";
+        for (field, given) in [
+            ("ResourceProperties", json!(SECRET)),
+            ("OldResourceProperties", json!(SECRET)),
+            ("ResponseURL", json!({"url": SECRET})),
+            ("RequestType", json!([SECRET])),
+        ] {
+            let mut e = event("Update");
+            e[field] = given;
+            let r = parse_event(&e).unwrap_err();
+            assert!(!r.problem.contains(SECRET), "{field}: {}", r.problem);
+            assert!(
+                r.response_url
+                    .as_ref()
+                    .err()
+                    .is_none_or(|why| !why.contains(SECRET)),
+                "{field}: {:?}",
+                r.response_url
+            );
+        }
+        let mut e = event("Update");
+        e["ResourceProperties"] = json!(SECRET);
+        assert_eq!(
+            parse_event(&e).unwrap_err().problem,
+            "`ResourceProperties` must be a JSON object of properties, got a string"
         );
     }
 

@@ -156,17 +156,14 @@ fn validate(props: &Properties) -> Result<(), PropertyError> {
     {
         return Err(PropertyError::new(
             "TargetVersion",
-            format!(
-                "expected a migration version (the number its file name starts with) or 0, got `{target}`"
-            ),
+            "expected a migration version (the number its file name starts with) or 0, got a negative number",
         ));
     }
     if props.lock_timeout_seconds > MAX_LOCK_TIMEOUT_SECONDS {
         return Err(PropertyError::new(
             "LockTimeoutSeconds",
             format!(
-                "expected a whole number of seconds from 0 to {MAX_LOCK_TIMEOUT_SECONDS}, got `{}`",
-                props.lock_timeout_seconds
+                "expected a whole number of seconds from 0 to {MAX_LOCK_TIMEOUT_SECONDS}, got a number outside that range"
             ),
         ));
     }
@@ -199,7 +196,10 @@ pub const MAX_DATABASE_NAME: usize = 63;
 ///
 /// # Errors
 ///
-/// What is wrong with it, ready for a `Reason`.
+/// What is wrong with it, ready for a `Reason`: its length, or the position of the first
+/// character not allowed. Never the text: a valid name is shown wherever it is used, but text
+/// that fails the check may not be a name at all (a secret in the wrong property, or a
+/// secret's `dbname` field holding something else).
 pub fn check_database_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("expected a database name, got an empty string".into());
@@ -210,12 +210,13 @@ pub fn check_database_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if let Some(bad) = name
+    if let Some(at) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-')))
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-')))
     {
         return Err(format!(
-            "expected a database name of letters, digits, `_`, `$` and `-`, got `{name}` (with {bad:?})"
+            "expected a database name of letters, digits, `_`, `$` and `-`, got one with another character at position {}",
+            at + 1
         ));
     }
     Ok(())
@@ -249,13 +250,16 @@ fn seed_sets<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     d.deserialize_any(Sets)
 }
 
-/// Trims, drops empty entries and duplicates (keeping the first), checks each name.
+/// Trims, drops empty entries and duplicates (keeping the first), checks each name. A name
+/// that fails the check is not repeated (it may not be a name at all): the reason gives its
+/// place in the list.
 fn split_sets<'a>(parts: impl Iterator<Item = &'a str>) -> Result<Vec<String>, String> {
     let mut sets: Vec<String> = Vec::new();
-    for part in parts.map(str::trim).filter(|p| !p.is_empty()) {
+    for (i, part) in parts.map(str::trim).filter(|p| !p.is_empty()).enumerate() {
         if !is_seed_set_name(part) {
             return Err(format!(
-                "expected seed set names (folders under `seeds/`: lowercase letters, digits, `_` and `-`), got `{part}`"
+                "expected seed set names (folders under `seeds/`: lowercase letters, digits, `_` and `-`), got one that is not: entry {} of the list",
+                i + 1
             ));
         }
         if !sets.iter().any(|s| s == part) {
@@ -317,25 +321,64 @@ mod tests {
         );
         assert_eq!(
             reason(json!({"SecretArn": "s", "LockTimeoutSeconds": "soon"})),
-            "property `LockTimeoutSeconds`: expected a whole number from 0 to 4294967295, got `soon`"
+            "property `LockTimeoutSeconds`: expected a whole number from 0 to 4294967295, got a string that is not a number"
         );
         assert_eq!(
             reason(json!({"SecretArn": "s", "LockTimeoutSeconds": 3600})),
-            "property `LockTimeoutSeconds`: expected a whole number of seconds from 0 to 900, got `3600`"
+            "property `LockTimeoutSeconds`: expected a whole number of seconds from 0 to 900, got a number outside that range"
         );
         assert_eq!(
             reason(json!({"SecretArn": "s", "TargetVersion": -1})),
-            "property `TargetVersion`: expected a migration version (the number its file name starts with) or 0, got `-1`"
+            "property `TargetVersion`: expected a migration version (the number its file name starts with) or 0, got a negative number"
         );
-        assert!(
-            reason(json!({"SecretArn": "s", "Seeds": "dev; drop"}))
-                .starts_with("property `Seeds`: expected seed set names")
+        assert_eq!(
+            reason(json!({"SecretArn": "s", "Seeds": "common, dev; drop"})),
+            "property `Seeds`: expected seed set names (folders under `seeds/`: lowercase letters, digits, `_` and `-`), got one that is not: entry 2 of the list"
         );
-        assert!(
-            reason(json!({"SecretArn": "s", "Database": "app\"; drop"}))
-                .starts_with("property `Database`: expected a database name of letters")
+        assert_eq!(
+            reason(json!({"SecretArn": "s", "Database": "app\"; drop"})),
+            "property `Database`: expected a database name of letters, digits, `_`, `$` and `-`, got one with another character at position 4"
         );
         assert!(reason(json!({"SecretArn": " "})).starts_with("property `SecretArn`:"));
+    }
+
+    /// A secret put in the wrong property (a dynamic reference, a `NoEcho` parameter) must
+    /// not reach the stack events through the `Reason`.
+    #[test]
+    fn a_secret_in_the_wrong_property_is_never_echoed() {
+        const SECRET: &str = "hunter2-Pa55w0rd!0123456789";
+        let number = json!(987_654_321_987_654_u64);
+        for (field, given) in [
+            ("SecretArn", json!({"password": SECRET})),
+            ("SecretArn", json!([SECRET])),
+            ("Database", json!(SECRET)),
+            ("Database", json!({"password": SECRET})),
+            ("Database", json!(SECRET.repeat(4))),
+            ("CreateDatabase", json!(SECRET)),
+            ("CreateDatabase", number.clone()),
+            ("AllowDown", json!(SECRET)),
+            ("TargetVersion", json!(SECRET)),
+            ("TargetVersion", json!(-987_654_321)),
+            ("Seeds", json!(SECRET)),
+            ("Seeds", json!(["common", SECRET])),
+            ("Seeds", json!([{"password": SECRET}])),
+            ("OnDelete", json!([SECRET])),
+            ("Tls", json!({"VerifyFull": SECRET})),
+            ("CaBundle", json!({"password": SECRET})),
+            ("LockTimeoutSeconds", json!(SECRET)),
+            ("LockTimeoutSeconds", number.clone()),
+        ] {
+            let mut raw = json!({"SecretArn": "arn:s", "CreateDatabase": true});
+            raw[field] = given.clone();
+            let reason = reason(raw);
+            assert!(
+                reason.starts_with(&format!("property `{field}")),
+                "{field}: {reason}"
+            );
+            for shown in ["hunter2", "987654321"] {
+                assert!(!reason.contains(shown), "{field} = {given}: {reason}");
+            }
+        }
     }
 
     #[test]

@@ -24,13 +24,12 @@ pub const ID_PLACEHOLDER: &str = "{id}";
 ///
 /// # Errors
 ///
-/// A message saying what is wrong and how to fix it.
+/// A message saying what is wrong and how to fix it. It names the offending part (a scheme,
+/// a host) and never repeats the URL: a query or user info may hold a credential, and text
+/// that is not a URL may be a secret put in the wrong property.
 pub fn base_url(text: &str, allow_http: bool) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| {
-        format!(
-            "expected an absolute URL such as `https://api.example.com/v1`, got `{}` ({e})",
-            text.chars().take(100).collect::<String>()
-        )
+        format!("expected an absolute URL such as `https://api.example.com/v1`, got text that is not one ({e})")
     })?;
     if !url.username().is_empty() || url.password().is_some() {
         // Never echo the URL: it holds a credential.
@@ -41,7 +40,12 @@ pub fn base_url(text: &str, allow_http: bool) -> Result<Url, String> {
     }
     let host = url
         .host()
-        .ok_or_else(|| format!("`{url}` has no host"))?
+        .ok_or_else(|| {
+            format!(
+                "expected an `https://` URL with a host, got {} URL without one",
+                scheme_shown(&url)
+            )
+        })?
         .to_owned();
     match url.scheme() {
         "https" => {}
@@ -51,23 +55,36 @@ pub fn base_url(text: &str, allow_http: bool) -> Result<Url, String> {
                 "plain `http` to `{host}` would send the request and any credential unencrypted; use `https://`, or set `AllowHttp: true` if the network is private"
             ));
         }
-        other => {
+        _ => {
             return Err(format!(
-                "expected an `https://` URL, got the scheme `{other}`"
+                "expected an `https://` URL, got {} URL",
+                scheme_shown(&url)
             ));
         }
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "must not have a query or fragment (`{}`); put a query in each operation's `Path`",
-            url.as_str().chars().take(100).collect::<String>()
-        ));
+        // Not shown: a query often carries an API key.
+        return Err(
+            "must not have a query or fragment; put a query in each operation's `Path`".into(),
+        );
     }
     // `…/v1/` and `…/v1` are the same base: a trailing slash must not look like a move.
     let mut url = url;
     let trimmed = url.path().trim_end_matches('/').to_owned();
     url.set_path(&trimmed);
     Ok(url)
+}
+
+/// How a reason names a URL's scheme: a well-known one by name (`ftp`), any other not at
+/// all, since text such as `admin:p4ss` parses as a URL whose "scheme" is part of a secret.
+fn scheme_shown(url: &Url) -> String {
+    const KNOWN: [&str; 8] = [
+        "http", "https", "ftp", "ws", "wss", "file", "mailto", "data",
+    ];
+    match url.scheme() {
+        known if KNOWN.contains(&known) => format!("an `{known}:`"),
+        _ => "a non-web".to_owned(),
+    }
 }
 
 /// Whether `host` is this machine: `localhost`, 127.0.0.0/8 or `::1`.
@@ -87,13 +104,13 @@ pub fn is_loopback(host: &Host<String>) -> bool {
 ///
 /// # Errors
 ///
-/// A message saying what is wrong.
+/// A message saying what is wrong, never repeating the path (its query may carry a key).
 pub fn check_path(path: &str, op: Op) -> Result<(), String> {
     if !path.starts_with('/') {
-        return Err(format!(
-            "expected a path starting with `/` (it is appended to `BaseUrl`), got `{}`",
-            path.chars().take(100).collect::<String>()
-        ));
+        return Err(
+            "expected a path starting with `/` (it is appended to `BaseUrl`), got text that does not start with one"
+                .into(),
+        );
     }
     if path.contains('#') {
         return Err("must not contain a fragment (`#`)".into());
@@ -101,8 +118,7 @@ pub fn check_path(path: &str, op: Op) -> Result<(), String> {
     let rest = path.replace(ID_PLACEHOLDER, "");
     if rest.contains('{') || rest.contains('}') {
         return Err(format!(
-            "the only placeholder is `{ID_PLACEHOLDER}` (the physical id), got `{}`; fill in other values with `Fn::Sub`",
-            path.chars().take(100).collect::<String>()
+            "the only placeholder is `{ID_PLACEHOLDER}` (the physical id), got other braces; fill in other values with `Fn::Sub`"
         ));
     }
     let has_id = path.contains(ID_PLACEHOLDER);
@@ -139,10 +155,15 @@ pub fn request_url(base: &Url, path: &str, id: Option<&str>) -> Result<Url, Stri
     } else {
         path.to_owned()
     };
+    // The joined URL is not shown: the path's query may carry a key.
     let joined = format!("{}{filled}", base.as_str().trim_end_matches('/'));
-    let url = Url::parse(&joined).map_err(|e| format!("`{joined}` is not a URL: {e}"))?;
+    let url = Url::parse(&joined)
+        .map_err(|e| format!("`BaseUrl` and the path do not make a URL ({e})"))?;
     if url.origin() != base.origin() {
-        return Err(format!("`{joined}` leaves `BaseUrl`'s host"));
+        return Err(format!(
+            "the path leads away from `BaseUrl`'s host `{}`",
+            base.host_str().unwrap_or_default()
+        ));
     }
     Ok(url)
 }
@@ -189,7 +210,7 @@ mod tests {
         assert!(
             base_url("ftp://files.example.com", true)
                 .unwrap_err()
-                .contains("scheme `ftp`")
+                .contains("got an `ftp:` URL")
         );
         assert!(
             base_url("api.github.com", false)
@@ -220,6 +241,38 @@ mod tests {
         let problem = base_url("https://user:hunter2@api.example.com", false).unwrap_err();
         assert!(!problem.contains("hunter2"), "{problem}");
         assert!(problem.contains("`Auth`"), "{problem}");
+    }
+
+    #[test]
+    fn problems_with_urls_and_paths_never_repeat_them() {
+        const SECRET: &str = "hunter2";
+        for text in [
+            "hunter2",
+            "https://api.example.com/v1?api_key=hunter2",
+            "https://api.example.com/v1#hunter2",
+            "ftp://hunter2.example.com",
+            "mailto:hunter2@example.com",
+            "https://[hunter2]",
+            "hunter2:x",
+            "hunter2:x@example.com",
+        ] {
+            let problem = base_url(text, false).unwrap_err();
+            assert!(!problem.contains(SECRET), "{text}: {problem}");
+        }
+        for path in [
+            "hunter2",
+            "/v1?key=hunter2#x",
+            "/v1/{hunter2}",
+            "/v1?key=hunter2",
+        ] {
+            if let Err(problem) = check_path(path, Op::Delete) {
+                assert!(!problem.contains(SECRET), "{path}: {problem}");
+            }
+        }
+        let b = base("https://api.example.com");
+        let problem = request_url(&b, "@evil.example/x?key=hunter2", None).unwrap_err();
+        assert!(!problem.contains(SECRET), "{problem}");
+        assert!(problem.contains("`api.example.com`"), "{problem}");
     }
 
     #[test]

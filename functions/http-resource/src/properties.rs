@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use custom_resource::PropertyError;
-use custom_resource::properties::{de, scalar_text};
+use custom_resource::properties::{de, kind, scalar_text};
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
@@ -161,12 +161,14 @@ struct RawProperties {
     base_url: String,
     #[serde(default, deserialize_with = "de::boolean")]
     allow_http: bool,
+    // Operations only from objects: serde would fill one from a list, and `Method` is named.
+    #[serde(deserialize_with = "de::object")]
     create: RawOperation,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::opt_object")]
     read: Option<RawOperation>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::opt_object")]
     update: Option<RawOperation>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::opt_object")]
     delete: Option<RawOperation>,
     #[serde(default)]
     id_pointer: Option<String>,
@@ -182,7 +184,7 @@ struct RawProperties {
     headers: BTreeMap<String, Value>,
     #[serde(default)]
     auth: Option<AuthList>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de::opt_object")]
     retry: Option<RawRetry>,
     #[serde(default)]
     idempotency_key: Option<String>,
@@ -246,10 +248,20 @@ impl<'de> Deserialize<'de> for AuthList {
                 RawAuth::deserialize(MapAccessDeserializer::new(map)).map(|a| AuthList(vec![a]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<AuthList, A::Error> {
-                Vec::<RawAuth>::deserialize(SeqAccessDeserializer::new(seq)).map(AuthList)
+                Vec::<AuthObject>::deserialize(SeqAccessDeserializer::new(seq))
+                    .map(|list| AuthList(list.into_iter().map(|a| a.0).collect()))
             }
         }
         deserializer.deserialize_any(OneOrMany)
+    }
+}
+
+/// One entry of an `Auth` list, only from an object (serde would fill it from a list too).
+struct AuthObject(RawAuth);
+
+impl<'de> Deserialize<'de> for AuthObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        de::object(d).map(AuthObject)
     }
 }
 
@@ -367,10 +379,7 @@ impl RawProperties {
         {
             return Err(err(
                 "Retry.AttemptTimeoutSeconds",
-                format!(
-                    "expected a number of seconds from 1 to 900, got `{}`",
-                    retry.attempt_timeout_seconds
-                ),
+                "expected a number of seconds from 1 to 900, got a number outside that range",
             ));
         }
 
@@ -419,10 +428,10 @@ impl RawOperation {
             .into_iter()
             .map(|s| s.0)
             .collect();
-        if let Some(bad) = expect_status.iter().find(|s| !(100..=599).contains(*s)) {
+        if let Some(at) = expect_status.iter().position(|s| !(100..=599).contains(s)) {
             return Err(err(
-                format!("{op}.ExpectStatus"),
-                format!("expected HTTP statuses from 100 to 599, got `{bad}`"),
+                format!("{op}.ExpectStatus[{at}]"),
+                "expected an HTTP status from 100 to 599, got a number outside that range",
             ));
         }
         Ok(Operation {
@@ -469,9 +478,7 @@ fn check_pointer(path: &str, pointer: &str) -> Result<(), PropertyError> {
     } else {
         Err(err(
             path,
-            format!(
-                "expected a JSON pointer such as `/id` or `/data/0/id` (empty for the whole body), got `{pointer}`"
-            ),
+            "expected a JSON pointer such as `/id` or `/data/0/id` (empty for the whole body), got text that does not start with `/`",
         ))
     }
 }
@@ -494,14 +501,14 @@ fn check_output_name(name: &str) -> Result<(), PropertyError> {
     }
 }
 
+/// A header name. A valid one is named in reasons; text that is not one is not repeated (in
+/// `Auth.Header` or `IdempotencyKey` it may be a secret put in the wrong property; under
+/// `Headers` the path names the key already).
 fn header_name(path: &str, name: &str) -> Result<HeaderName, PropertyError> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
         err(
             path,
-            format!(
-                "`{}` is not a valid HTTP header name (letters, digits and `-`)",
-                name.chars().take(60).collect::<String>()
-            ),
+            "expected an HTTP header name (letters, digits and `-`), got text that is not one",
         )
     })
 }
@@ -557,10 +564,7 @@ fn check_auth(list: Vec<RawAuth>) -> Result<Vec<Auth>, PropertyError> {
         {
             return Err(err(
                 format!("{at}.Scheme"),
-                format!(
-                    "expected one word such as `Bearer`, `token` or `Basic`, got `{}`",
-                    s.chars().take(40).collect::<String>()
-                ),
+                "expected one word such as `Bearer`, `token` or `Basic`, got text with a space or a character a header cannot carry",
             ));
         }
         let key = raw.key.filter(|k| !k.is_empty());
@@ -584,14 +588,9 @@ fn check_headers(
         let at = format!("Headers.{name}");
         let header = header_name(&at, &name)?;
         let Some(value) = scalar_text(&value) else {
-            let got = match value {
-                Value::Array(_) => "a list",
-                Value::Object(_) => "an object",
-                _ => "null",
-            };
             return Err(err(
                 at,
-                format!("expected a string header value, got {got}"),
+                format!("expected a string header value, got {}", kind(&value)),
             ));
         };
         if RESERVED_HEADERS.contains(&header.as_str()) {
@@ -793,6 +792,70 @@ mod tests {
         assert_eq!(datadog.retry.max_attempts, 6);
     }
 
+    /// A secret put in the wrong property (a dynamic reference, a `NoEcho` parameter) must
+    /// not reach the stack events through the `Reason`: every free-text property, and every
+    /// property given the wrong kind of value.
+    #[test]
+    fn a_secret_in_the_wrong_property_is_never_echoed() {
+        const SECRET: &str = "hunter2-Pa55w0rd 0123456789";
+        let number = json!(987_654_321_987_654_u64);
+        let op = |extra: Value| {
+            let mut o = json!({"Path": "/x"});
+            for (k, v) in extra.as_object().unwrap() {
+                o[k] = v.clone();
+            }
+            json!({ "Create": o })
+        };
+        let cases = [
+            json!({"BaseUrl": SECRET}),
+            json!({"BaseUrl": format!("https://api.example.com/v1?key={SECRET}")}),
+            json!({"BaseUrl": format!("{SECRET}:x")}),
+            json!({"BaseUrl": {"url": SECRET}}),
+            json!({"AllowHttp": SECRET}),
+            json!({"NoEcho": number}),
+            op(json!({"Path": SECRET})),
+            op(json!({"Path": format!("/v1/{{{SECRET}}}")})),
+            op(json!({"Path": [SECRET]})),
+            op(json!({"Body": format!("{{\"token\": {SECRET}}}")})),
+            op(json!({"ExpectStatus": [SECRET]})),
+            op(json!({"ExpectStatus": [number]})),
+            op(json!({"ExpectStatus": SECRET})),
+            json!({"Create": [SECRET]}),
+            json!({"Create": SECRET}),
+            json!({"Read": [SECRET, "/x"]}),
+            json!({"IdPointer": SECRET}),
+            json!({"IdPointer": [SECRET]}),
+            json!({"IdFrom": [SECRET]}),
+            json!({"Outputs": {"Token": SECRET}}),
+            json!({"Outputs": {"Token": [SECRET]}}),
+            json!({"Headers": {"X-Api-Key": [SECRET]}}),
+            json!({"Headers": {"X-Api-Key": {"k": SECRET}}}),
+            json!({"Headers": {"X-Api-Key": format!("{SECRET}\n")}}),
+            json!({"Auth": SECRET}),
+            json!({"Auth": [SECRET]}),
+            json!({"Auth": [[SECRET]]}),
+            json!({"Auth": {"SecretArn": {"arn": SECRET}}}),
+            json!({"Auth": {"SecretArn": "s", "Key": {"k": SECRET}}}),
+            json!({"Auth": {"SecretArn": "s", "Header": SECRET}}),
+            json!({"Auth": {"SecretArn": "s", "Scheme": SECRET}}),
+            json!({"Auth": {"SecretArn": "s", "Scheme": [SECRET]}}),
+            json!({"Retry": {"MaxAttempts": SECRET}}),
+            json!({"Retry": {"MaxAttempts": number}}),
+            json!({"Retry": {"AttemptTimeoutSeconds": SECRET}}),
+            json!({"Retry": {"AttemptTimeoutSeconds": number}}),
+            json!({"Retry": [SECRET]}),
+            json!({"IdempotencyKey": SECRET}),
+            json!({"IdempotencyKey": {"k": SECRET}}),
+            json!({"OnDelete": [SECRET]}),
+        ];
+        for extra in cases {
+            let reason = reason(with(extra.clone()));
+            for shown in ["hunter2", "987654321"] {
+                assert!(!reason.contains(shown), "{extra}: {reason}");
+            }
+        }
+    }
+
     #[test]
     fn reasons_name_the_property() {
         let cases = [
@@ -814,19 +877,19 @@ mod tests {
             ),
             (
                 with(json!({"Create": {"Path": "/x", "ExpectStatus": [200, 700]}})),
-                "property `Create.ExpectStatus`: expected HTTP statuses from 100 to 599, got `700`",
+                "property `Create.ExpectStatus[1]`: expected an HTTP status from 100 to 599, got a number outside that range",
             ),
             (
                 with(json!({"Create": {"Path": "/x", "ExpectStatus": ["two hundred"]}})),
-                "property `Create.ExpectStatus[0]`: expected a whole number from 0 to 65535, got `two hundred`",
+                "property `Create.ExpectStatus[0]`: expected a whole number from 0 to 65535, got a string that is not a number",
             ),
             (
                 with(json!({"IdPointer": "id"})),
-                "property `IdPointer`: expected a JSON pointer such as `/id` or `/data/0/id` (empty for the whole body), got `id`",
+                "property `IdPointer`: expected a JSON pointer such as `/id` or `/data/0/id` (empty for the whole body), got text that does not start with `/`",
             ),
             (
                 with(json!({"Outputs": {"Url": "url"}})),
-                "property `Outputs.Url`: expected a JSON pointer such as `/id` or `/data/0/id` (empty for the whole body), got `url`",
+                "property `Outputs.Url`: expected a JSON pointer such as `/id` or `/data/0/id` (empty for the whole body), got text that does not start with `/`",
             ),
             (
                 with(json!({"Outputs": {"Url": "/url"}, "Update": {"Path": "/hooks/{id}"}})),
@@ -844,11 +907,11 @@ mod tests {
             ),
             (
                 with(json!({"Retry": {"MaxAttempts": 0}})),
-                "property `Retry.MaxAttempts`: expected a whole number from 1 to 10, got `0`",
+                "property `Retry.MaxAttempts`: expected a whole number from 1 to 10, got a number outside that range",
             ),
             (
                 with(json!({"Retry": {"MaxAttempts": "many"}})),
-                "property `Retry.MaxAttempts`: expected a whole number from 1 to 10, got `many`",
+                "property `Retry.MaxAttempts`: expected a whole number from 1 to 10, got a string that is not a number",
             ),
             (
                 with(json!({"Headers": {"X-A": ["a"]}})),
@@ -864,7 +927,7 @@ mod tests {
             ),
             (
                 with(json!({"Headers": {"Bad Name": "5"}})),
-                "property `Headers.Bad Name`: `Bad Name` is not a valid HTTP header name (letters, digits and `-`)",
+                "property `Headers.Bad Name`: expected an HTTP header name (letters, digits and `-`), got text that is not one",
             ),
             (
                 with(json!({"Headers": {"X-A": "a\nb"}})),
@@ -892,11 +955,23 @@ mod tests {
             ),
             (
                 with(json!({"Auth": {"SecretArn": "a", "Scheme": "Bearer token"}})),
-                "property `Auth.Scheme`: expected one word such as `Bearer`, `token` or `Basic`, got `Bearer token`",
+                "property `Auth.Scheme`: expected one word such as `Bearer`, `token` or `Basic`, got text with a space or a character a header cannot carry",
             ),
             (
                 with(json!({"Auth": "arn:secret"})),
-                "property `Auth`: expected an object {SecretArn, Key, Header, Scheme} or a list of them, got string \"arn:secret\"",
+                "property `Auth`: expected an object {SecretArn, Key, Header, Scheme} or a list of them, got a string",
+            ),
+            (
+                with(json!({"Auth": [["arn:secret"]]})),
+                "property `Auth[0]`: expected an object, got a list",
+            ),
+            (
+                with(json!({"Create": ["POST", "/x"]})),
+                "property `Create`: expected an object, got a list",
+            ),
+            (
+                with(json!({"Retry": 3})),
+                "property `Retry`: expected an object, got a number",
             ),
             (
                 with(json!({"Create": {"Path": "/hooks/{id}"}})),

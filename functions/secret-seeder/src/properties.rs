@@ -117,7 +117,7 @@ pub enum OnDelete {
 
 /// One key of the secret.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "RawSpec")]
+#[serde(try_from = "SpecObject")]
 pub enum Spec {
     /// A value generated once from the operating system's CSPRNG.
     Generate {
@@ -229,13 +229,32 @@ impl fmt::Display for Kind {
     }
 }
 
+/// A spec as written, read only from an object: serde would fill [`RawSpec`] from a list too,
+/// position by position, and a list's first item would reach `Generate` (whose reason names
+/// the unknown value).
+struct SpecObject(RawSpec);
+
+impl<'de> Deserialize<'de> for SpecObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        de::object_expecting(
+            d,
+            "an object such as {\"Generate\": \"password\"} or {\"Value\": \"…\"}",
+        )
+        .map(SpecObject)
+    }
+}
+
+impl TryFrom<SpecObject> for Spec {
+    type Error = PropertyError;
+
+    fn try_from(raw: SpecObject) -> Result<Self, PropertyError> {
+        Self::try_from(raw.0)
+    }
+}
+
 /// A spec as written, before the keys that belong to its kind are checked.
 #[derive(Deserialize)]
-#[serde(
-    rename_all = "PascalCase",
-    deny_unknown_fields,
-    expecting = "an object such as {\"Generate\": \"password\"} or {\"Value\": \"…\"}"
-)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct RawSpec {
     #[serde(default)]
     generate: Option<Kind>,
@@ -444,12 +463,24 @@ pub fn is_valid_secret_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
 }
 
+/// `Name`. A valid name is shown wherever it is used; text that is not one is never repeated
+/// (it may be a secret put in the wrong property): the reason says what is wrong with it.
 fn secret_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let name = Option::<String>::deserialize(d)?;
     match name {
-        Some(name) if !is_valid_secret_name(&name) => Err(D::Error::custom(format!(
-            "`{name}` is not a valid secret name; use 1 to 512 letters, digits and `/_+=.@-`, or leave `Name` out for `<stack name>/<LogicalResourceId>`"
-        ))),
+        Some(name) if !is_valid_secret_name(&name) => {
+            let got = match name
+                .chars()
+                .position(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)))
+            {
+                _ if name.is_empty() => "an empty string".to_owned(),
+                Some(at) => format!("one with another character at position {}", at + 1),
+                None => format!("{} characters", name.len()),
+            };
+            Err(D::Error::custom(format!(
+                "expected a secret name of 1 to 512 letters, digits and `/_+=.@-`, got {got}; or leave `Name` out for `<stack name>/<LogicalResourceId>`"
+            )))
+        }
         name => Ok(name),
     }
 }
@@ -489,11 +520,14 @@ fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Tag>, D::Error> {
         )));
     }
     let mut seen = BTreeSet::new();
-    for tag in &tags {
+    for (i, tag) in tags.iter().enumerate() {
         let key = &tag.key;
+        // A key that is not one is not repeated (it may be a secret in the wrong place); a
+        // valid key is a name, and named below.
         if key.is_empty() || key.chars().count() > 127 || !is_tag_text(key) {
             return Err(D::Error::custom(format!(
-                "tag key `{key}` must be 1 to 127 letters, digits, spaces and `_.:/=+-@`"
+                "the key of tag {} must be 1 to 127 letters, digits, spaces and `_.:/=+-@`",
+                i + 1
             )));
         }
         if let Some(prefix) = RESERVED_TAG_PREFIXES
@@ -650,11 +684,11 @@ mod tests {
         let cases = [
             (
                 json!({"Keys": {"db_password": {"Generate": "password", "Length": "abc"}}}),
-                "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got `abc`",
+                "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got a string that is not a number",
             ),
             (
                 json!({"Keys": {"db_password": {"Generate": "password", "Length": 4}}}),
-                "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got `4`",
+                "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got a number outside that range",
             ),
             (
                 json!({"Keys": {"db_password": {"Generate": "passphrase"}}}),
@@ -679,7 +713,7 @@ mod tests {
             ),
             (
                 json!({"Keys": {"api": {"Generate": "token", "Bytes": 8}}}),
-                "property `Keys.api.Bytes`: expected a whole number from 16 to 1024, got `8`",
+                "property `Keys.api.Bytes`: expected a whole number from 16 to 1024, got a number outside that range",
             ),
             (
                 json!({"Keys": {"user": {"Value": "app", "Rotate": 1}}}),
@@ -699,7 +733,11 @@ mod tests {
             ),
             (
                 json!({"Keys": {"user": "app"}}),
-                "property `Keys.user`: expected an object such as {\"Generate\": \"password\"} or {\"Value\": \"…\"}, got string \"app\"",
+                "property `Keys.user`: expected an object such as {\"Generate\": \"password\"} or {\"Value\": \"…\"}, got a string",
+            ),
+            (
+                json!({"Keys": {"user": ["password"]}}),
+                "property `Keys.user`: expected an object such as {\"Generate\": \"password\"} or {\"Value\": \"…\"}, got a list",
             ),
             (
                 json!({"Keys": {"p": {"Generate": "password", "ExcludePunctuation": true, "ExcludeCharacters": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}}}),
@@ -726,7 +764,7 @@ mod tests {
         let cases = [
             (
                 json!({"Keys": keys, "RecoveryWindowInDays": 3}),
-                "property `RecoveryWindowInDays`: expected a whole number from 7 to 30, got `3`",
+                "property `RecoveryWindowInDays`: expected a whole number from 7 to 30, got a number outside that range",
             ),
             (
                 json!({"Keys": keys, "Adopt": "Sometimes"}),
@@ -738,7 +776,17 @@ mod tests {
             ),
             (
                 json!({"Keys": keys, "Name": "has space"}),
-                "property `Name`: `has space` is not a valid secret name; use 1 to 512 letters, digits and `/_+=.@-`, or leave `Name` out for `<stack name>/<LogicalResourceId>`",
+                "property `Name`: expected a secret name of 1 to 512 letters, digits and `/_+=.@-`, got one with another character at position 4; \
+                 or leave `Name` out for `<stack name>/<LogicalResourceId>`",
+            ),
+            (
+                json!({"Keys": keys, "Name": "a".repeat(513)}),
+                "property `Name`: expected a secret name of 1 to 512 letters, digits and `/_+=.@-`, got 513 characters; \
+                 or leave `Name` out for `<stack name>/<LogicalResourceId>`",
+            ),
+            (
+                json!({"Keys": keys, "Tags": [{"Key": "team", "Value": "a"}, {"Key": "a\nb", "Value": "x"}]}),
+                "property `Tags`: the key of tag 2 must be 1 to 127 letters, digits, spaces and `_.:/=+-@`",
             ),
             (
                 json!({"Keys": keys, "Tags": [{"Key": "stackwright:owner", "Value": "x"}]}),
@@ -812,6 +860,55 @@ mod tests {
         );
         assert_eq!(rotate(json!([1, 2])), rotate(json!(["1", "2"])));
         assert_eq!(rotate(json!(null)), None);
+    }
+
+    /// A secret put in the wrong property (a dynamic reference, a `NoEcho` parameter) must
+    /// not reach the stack events through the `Reason`; nor a literal `Value` of the wrong kind.
+    #[test]
+    fn a_secret_in_the_wrong_property_is_never_echoed() {
+        const SECRET: &str = "hunter2-Pa55w0rd!0123456789";
+        let number = json!(987_654_321_987_654_u64);
+        let keys = json!({"p": {"Generate": "password"}});
+        let in_spec = |spec: Value| json!({"Keys": {"p": spec}});
+        let cases = [
+            json!({"Keys": keys, "Name": SECRET}),
+            json!({"Keys": keys, "Name": {"password": SECRET}}),
+            json!({"Keys": keys, "Description": {"password": SECRET}}),
+            json!({"Keys": keys, "Description": [SECRET]}),
+            json!({"Keys": keys, "Description": SECRET.repeat(100)}),
+            json!({"Keys": keys, "KmsKeyId": {"password": SECRET}}),
+            json!({"Keys": keys, "KmsKeyId": SECRET.repeat(100)}),
+            json!({"Keys": keys, "Tags": SECRET}),
+            json!({"Keys": keys, "Tags": [{"Key": SECRET, "Value": "x"}]}),
+            json!({"Keys": keys, "Tags": [{"Key": "team", "Value": SECRET}]}),
+            json!({"Keys": keys, "Tags": [{"Key": "team", "Value": {"password": SECRET}}]}),
+            json!({"Keys": keys, "Adopt": [SECRET]}),
+            json!({"Keys": keys, "OnDelete": {"Delete": SECRET}}),
+            json!({"Keys": keys, "RecoveryWindowInDays": SECRET}),
+            json!({"Keys": keys, "RecoveryWindowInDays": number}),
+            json!({"Keys": SECRET}),
+            json!({"Keys": [SECRET]}),
+            json!({"Keys": {"p": SECRET}}),
+            json!({"Keys": {"p": [SECRET]}}),
+            in_spec(json!({"Value": {"password": SECRET}})),
+            in_spec(json!({"Value": [SECRET]})),
+            in_spec(json!({"Value": SECRET, "Generate": "password"})),
+            in_spec(json!({"Value": SECRET, "Length": 12})),
+            in_spec(json!({"Generate": [SECRET]})),
+            in_spec(json!({"Generate": "password", "Length": SECRET})),
+            in_spec(json!({"Generate": "password", "Length": number})),
+            in_spec(json!({"Generate": "password", "ExcludeCharacters": {"password": SECRET}})),
+            in_spec(json!({"Generate": "password", "ExcludePunctuation": SECRET})),
+            in_spec(json!({"Generate": "password", "RequireEachIncludedType": SECRET})),
+            in_spec(json!({"Generate": "token", "Bytes": SECRET})),
+            in_spec(json!({"Generate": "token", "Encoding": [SECRET]})),
+        ];
+        for raw in cases {
+            let reason = reason(raw.clone());
+            for shown in ["hunter2", "987654321"] {
+                assert!(!reason.contains(shown), "{raw}: {reason}");
+            }
+        }
     }
 
     #[test]

@@ -740,7 +740,7 @@ async fn bad_specs_fail_naming_the_key_and_the_property(w: &World) {
     let cases = [
         (
             json!({"db_password": {"Generate": "password", "Length": "abc"}}),
-            "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got `abc`",
+            "property `Keys.db_password.Length`: expected a whole number from 8 to 4096, got a string that is not a number",
         ),
         (
             json!({"db_password": {"Generate": "passphrase"}}),
