@@ -51,8 +51,12 @@ test-unit:
 build: tools
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
 
+# The functions run with the region set and the metadata service off (nothing leaves this
+# machine), and may answer the local ResponseURL listener `make invoke` starts.
+INVOKE_RESPONSE_PORT ?= 9009
 watch: tools
-	cargo lambda watch
+	AWS_REGION=$${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true \
+	STACKWRIGHT_RESPONSE_HOSTS=http://127.0.0.1:$(INVOKE_RESPONSE_PORT) cargo lambda watch
 
 # With `make watch` running in another terminal: send a sample event to a function and print
 # what CloudFormation would have received at the ResponseURL.
@@ -60,7 +64,7 @@ watch: tools
 FUNCTION ?= http-resource
 EVENT ?= events/delete-of-failed-create.json
 invoke: tools
-	scripts/invoke.sh $(FUNCTION) $(EVENT)
+	INVOKE_RESPONSE_PORT=$(INVOKE_RESPONSE_PORT) scripts/invoke.sh $(FUNCTION) $(EVENT)
 
 clean:
 	cargo clean

@@ -8,7 +8,7 @@ event=${2:?usage: scripts/invoke.sh FUNCTION EVENT.json}
 work=$(mktemp -d)
 trap 'kill "$sink" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-python3 - "$work/port" > "$work/received" 2>/dev/null <<'PY' &
+python3 - "$work/port" "${INVOKE_RESPONSE_PORT:-9009}" > "$work/received" 2>/dev/null <<'PY' &
 import http.server, sys
 class Sink(http.server.BaseHTTPRequestHandler):
     def do_PUT(self):
@@ -18,7 +18,8 @@ class Sink(http.server.BaseHTTPRequestHandler):
         self.end_headers()
     def log_message(self, *args):
         pass
-server = http.server.HTTPServer(("127.0.0.1", 0), Sink)
+# The port `make watch` lists in STACKWRIGHT_RESPONSE_HOSTS: the functions answer no other.
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[2])), Sink)
 open(sys.argv[1], "w").write(str(server.server_port))
 server.handle_request()
 PY

@@ -113,7 +113,10 @@ async fn run(event: &Value) -> (Vec<Seen>, RecordedPut) {
     let mut event = event.clone();
     event["ResponseURL"] = json!(format!("{}{path_and_query}", responses.base_url()));
     let recorder = Recorder::default();
-    let runner = Runner::new(recorder.clone()).unwrap();
+    let runner = Runner::new(recorder.clone())
+        .unwrap()
+        .allow_response_origin(responses.base_url())
+        .unwrap();
     let told_lambda = runner
         .handle_payload(event, Duration::from_secs(30))
         .await

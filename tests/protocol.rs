@@ -268,6 +268,62 @@ async fn a_refused_put_is_not_retried_nor_replayed_by_lambda() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_url_on_a_host_not_allowed_gets_nothing_and_nothing_is_done() {
+    // Given a function that may answer only CloudFormation's bucket and the harness's server,
+    let s = Setup::new().await;
+    let elsewhere = ResponseServer::start().await.unwrap();
+    for (name, url) in [
+        ("another local server", elsewhere.url_for("r-elsewhere")),
+        (
+            "the metadata address",
+            "http://169.254.169.254/latest/api/token?X-Amz-Signature=forged".to_owned(),
+        ),
+        (
+            "another region's bucket",
+            "https://cloudformation-custom-resource-response-euwest1.s3.amazonaws.com/x?sig=1"
+                .to_owned(),
+        ),
+    ] {
+        // when an event names another ResponseURL, valid or not,
+        for properties in [json!({"Name": "a"}), json!({"Colour": "broken"})] {
+            let mut event = s.create(properties);
+            event["ResponseURL"] = json!(url);
+            let inv = s.invoke(event).await;
+            // then nothing is PUT anywhere, and Lambda is told why.
+            assert!(inv.puts.is_empty(), "{name}: {:?}", inv.puts);
+            assert!(elsewhere.puts().is_empty(), "{name}");
+            match &inv.lambda {
+                LambdaResult::Error {
+                    error_type,
+                    error_message,
+                } => {
+                    assert_eq!(error_type, "ResponseUrlRefused", "{name}");
+                    assert!(
+                        error_message.contains("STACKWRIGHT_RESPONSE_HOSTS")
+                            && !error_message.contains("sig")
+                            && !error_message.contains(elsewhere.signature()),
+                        "{name}: {error_message}"
+                    );
+                }
+                other => panic!("{name}: expected an error to Lambda, got {other:?}"),
+            }
+        }
+    }
+    // And nothing was handled: no answer was even built, and each refusal is one log line.
+    let logs = s.lambda.logs();
+    assert!(
+        !logs.iter().any(|l| l.contains("answered CloudFormation")),
+        "{logs:#?}"
+    );
+    let refusals = logs
+        .iter()
+        .filter(|l| l.contains("refusing a ResponseURL"))
+        .count();
+    assert_eq!(refusals, 6, "{logs:#?}");
+    assert!(s.responses.puts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_put_is_retried() {
     let s = Setup::new().await;
     s.responses.refuse_with(429);

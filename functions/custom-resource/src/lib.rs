@@ -37,7 +37,11 @@
 //! 6. **Logs** ([`init_tracing`]): one line per invocation; never the `ResponseURL`'s query
 //!    string ([`ResponseUrl`] prints only its host) and never a secret ([`Secret`] prints `***`;
 //!    what the request's [`Redactor`] was taught is masked in every `Reason` and runner line).
-//! 7. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
+//! 7. **Who may be answered** ([`response_url::ResponsePolicy`]): CloudFormation's response
+//!    bucket for the function's own region, over HTTPS on port 443, and the origins listed in
+//!    `STACKWRIGHT_RESPONSE_HOSTS`. Any other `ResponseURL` (an event is untrusted input):
+//!    nothing is done, nothing is PUT, Lambda is told, one log line names the host.
+//! 8. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
 //!    nothing), and Ok too when the `ResponseURL` refused it with a 4xx other than 408 and 429
 //!    (expired or forged: a replay would only run the side effects again); an error only when
 //!    delivery failed for want of an answer, so Lambda delivers the event again.

@@ -22,6 +22,7 @@ use crate::response::{
     MAX_PHYSICAL_ID_BYTES, Response, failed_create_id, invented_by_cloudformation,
     is_failed_create_id,
 };
+use crate::response_url::{ResponsePolicy, ResponseUrl, path_matches};
 
 /// A custom resource: create, update and delete over typed properties.
 ///
@@ -141,6 +142,7 @@ pub async fn run<R: CustomResource>(resource: R) -> Result<(), lambda_runtime::E
 pub struct Runner<R> {
     resource: Arc<R>,
     client: reqwest::Client,
+    policy: ResponsePolicy,
 }
 
 /// The instants one invocation works against.
@@ -196,6 +198,30 @@ impl<R: CustomResource> Runner<R> {
         Ok(Self {
             resource: Arc::new(resource),
             client,
+            policy: ResponsePolicy::from_env(),
+        })
+    }
+
+    /// Allows answering `origin` (`scheme://host[:port]`) too, as
+    /// [`crate::response_url::RESPONSE_HOSTS_VARIABLE`] does for a process: for tests that
+    /// drive a runner in-process against a local `ResponseURL` server.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ResponseUrl`] when `origin` is not an origin.
+    pub fn allow_response_origin(mut self, origin: &str) -> Result<Self, Error> {
+        self.policy.allow(origin)?;
+        Ok(self)
+    }
+
+    /// Refuses a `ResponseURL` the policy does not allow: nothing is done and nothing is PUT;
+    /// Lambda is told, and one log line names the host.
+    fn refused(&self, url: &ResponseUrl) -> Option<Diagnostic> {
+        let err = self.policy.check(url).err()?;
+        tracing::error!(response_host = url.host(), error = %err, "refusing a ResponseURL this function may not answer");
+        Some(Diagnostic {
+            error_type: "ResponseUrlRefused".into(),
+            error_message: err.to_string(),
         })
     }
 
@@ -228,6 +254,21 @@ impl<R: CustomResource> Runner<R> {
         let start = Instant::now();
         let (envelope, response) = match parse_event(&payload) {
             Ok(envelope) => {
+                if let Some(refusal) = self.refused(&envelope.response_url) {
+                    return Err(refusal);
+                }
+                let ids = &envelope.ids;
+                if !path_matches(
+                    &envelope.response_url,
+                    &ids.stack_id,
+                    &ids.logical_resource_id,
+                    &ids.request_id,
+                ) {
+                    tracing::warn!(
+                        response_host = envelope.response_url.host(),
+                        "the ResponseURL's path is not `StackId|LogicalResourceId|RequestId`; answering it all the same"
+                    );
+                }
                 let deadlines = Deadlines::new(start, lambda_left, envelope.service_timeout);
                 let response = self.respond(&envelope, deadlines).await;
                 (Ok(envelope), response)
@@ -248,6 +289,9 @@ impl<R: CustomResource> Runner<R> {
                         ),
                     });
                 };
+                if let Some(refusal) = self.refused(&url) {
+                    return Err(refusal);
+                }
                 let physical_id = ids
                     .physical_resource_id
                     .clone()

@@ -450,7 +450,10 @@ mod tests {
         let stack = harness::Stack::new("lazy", &responses);
         let seeder = SecretSeeder::new(Aws::from_env());
         // Clones share the configuration: `seeder` sees what the runner's copy built.
-        let runner = custom_resource::Runner::new(seeder.clone()).unwrap();
+        let runner = custom_resource::Runner::new(seeder.clone())
+            .unwrap()
+            .allow_response_origin(responses.base_url())
+            .unwrap();
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lazy/Secret-AbCdEf";
         let keys = json!({"p": {"Generate": "uuid"}});
         for (physical_id, properties) in [

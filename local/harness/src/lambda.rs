@@ -13,6 +13,9 @@ use tokio::sync::Semaphore;
 
 use crate::{Error, RecordedPut, ResponseServer, RuntimeApi};
 
+/// The variable listing the origins a function may answer besides CloudFormation's bucket.
+const RESPONSE_HOSTS: &str = "STACKWRIGHT_RESPONSE_HOSTS";
+
 /// What the function told the Runtime API about one invocation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LambdaResult {
@@ -271,16 +274,25 @@ impl Lambda {
         if let Some(dir) = self.config.binary.parent() {
             cmd.env("LAMBDA_TASK_ROOT", dir);
         }
-        if let Some(ca) = self
-            .config
-            .responses
-            .as_ref()
-            .and_then(ResponseServer::ca_file)
-        {
-            cmd.env("SSL_CERT_FILE", ca);
+        // The function answers only CloudFormation's bucket and the origins listed in this
+        // variable: the harness's ResponseURL server is added to whatever the test (or the
+        // template, under the stage runner) lists.
+        let mut response_hosts: Vec<&str> = Vec::new();
+        if let Some(responses) = &self.config.responses {
+            response_hosts.push(responses.base_url());
+            if let Some(ca) = responses.ca_file() {
+                cmd.env("SSL_CERT_FILE", ca);
+            }
         }
         for (key, value) in &self.config.env {
-            cmd.env(key, value);
+            if key == RESPONSE_HOSTS {
+                response_hosts.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()));
+            } else {
+                cmd.env(key, value);
+            }
+        }
+        if !response_hosts.is_empty() {
+            cmd.env(RESPONSE_HOSTS, response_hosts.join(","));
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
