@@ -116,7 +116,8 @@ async fn run(event: &Value) -> (Vec<Seen>, RecordedPut) {
     let runner = Runner::new(recorder.clone())
         .unwrap()
         .allow_response_origin(responses.base_url())
-        .unwrap();
+        .unwrap()
+        .allow_stack(event["StackId"].as_str().unwrap_or_default());
     let told_lambda = runner
         .handle_payload(event, Duration::from_secs(30))
         .await

@@ -324,6 +324,56 @@ async fn a_response_url_on_a_host_not_allowed_gets_nothing_and_nothing_is_done()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_a_stack_not_listed_does_nothing() {
+    for (listed, why) in [
+        (
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/prod/*",
+            "is not one",
+        ),
+        ("", "it is unset"),
+    ] {
+        // Given a function that serves only the listed stacks (or none),
+        let s = Setup::with(|c| c.env("STACKWRIGHT_STACKS", listed)).await;
+        // a Create and an Update for another stack are FAILED, naming the variable,
+        for event in [
+            s.create(json!({"Name": "a"})),
+            s.stack.update(
+                "Thing",
+                TYPE,
+                "example:a",
+                json!({"Name": "b"}),
+                json!({"Name": "a"}),
+            ),
+        ] {
+            let r = s.invoke(event).await.response();
+            assert_eq!(r["Status"], "FAILED", "{r}");
+            assert!(reason(&r).contains("`STACKWRIGHT_STACKS`"), "{r}");
+            assert!(reason(&r).contains(why), "{r}");
+            assert!(reason(&r).contains("nothing was done"), "{r}");
+        }
+        // and a Delete retains: SUCCESS, the resource's delete never called (it would fail).
+        let delete = s.stack.delete(
+            "Thing",
+            TYPE,
+            "example:a",
+            json!({"Name": "a", "Behavior": "Fail"}),
+        );
+        let r = s.invoke(delete).await.response();
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+        assert_eq!(r["PhysicalResourceId"], "example:a");
+    }
+    // The same Delete for a listed stack does reach the resource.
+    let s = Setup::new().await;
+    let delete = s.stack.delete(
+        "Thing",
+        TYPE,
+        "example:a",
+        json!({"Name": "a", "Behavior": "Fail"}),
+    );
+    assert_eq!(s.invoke(delete).await.response()["Status"], "FAILED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_put_is_retried() {
     let s = Setup::new().await;
     s.responses.refuse_with(429);

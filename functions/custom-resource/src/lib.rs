@@ -41,7 +41,11 @@
 //!    bucket for the function's own region, over HTTPS on port 443, and the origins listed in
 //!    `STACKWRIGHT_RESPONSE_HOSTS`. Any other `ResponseURL` (an event is untrusted input):
 //!    nothing is done, nothing is PUT, Lambda is told, one log line names the host.
-//! 8. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
+//! 8. **Which stacks** ([`trust::StackList`]): the function acts only for the stacks listed
+//!    in `STACKWRIGHT_STACKS` (the template sets its own stack); for any other, or when the
+//!    variable is unset, a Create or Update is FAILED naming the variable and a Delete
+//!    retains (SUCCESS, nothing deleted: a Delete never strands a stack).
+//! 9. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
 //!    nothing), and Ok too when the `ResponseURL` refused it with a 4xx other than 408 and 429
 //!    (expired or forged: a replay would only run the side effects again); an error only when
 //!    delivery failed for want of an answer, so Lambda delivers the event again.
@@ -116,6 +120,7 @@ pub mod response_url;
 pub mod runner;
 pub mod secret;
 pub mod secrets;
+pub mod trust;
 
 pub use error::Error;
 pub use logging::init_tracing;

@@ -23,6 +23,7 @@ use crate::response::{
     is_failed_create_id,
 };
 use crate::response_url::{ResponsePolicy, ResponseUrl, path_matches};
+use crate::trust::{STACKS_VARIABLE, StackList, not_listed};
 
 /// A custom resource: create, update and delete over typed properties.
 ///
@@ -143,6 +144,7 @@ pub struct Runner<R> {
     resource: Arc<R>,
     client: reqwest::Client,
     policy: ResponsePolicy,
+    stacks: Option<StackList>,
 }
 
 /// The instants one invocation works against.
@@ -199,7 +201,19 @@ impl<R: CustomResource> Runner<R> {
             resource: Arc::new(resource),
             client,
             policy: ResponsePolicy::from_env(),
+            stacks: StackList::from_env(),
         })
+    }
+
+    /// Acts for `stack` too (a stack ARN, or a prefix ending in `*`), as
+    /// [`crate::trust::STACKS_VARIABLE`] does for a process: for tests that drive a runner
+    /// in-process.
+    #[must_use]
+    pub fn allow_stack(mut self, stack: &str) -> Self {
+        self.stacks
+            .get_or_insert_with(StackList::default)
+            .add(stack);
+        self
     }
 
     /// Allows answering `origin` (`scheme://host[:port]`) too, as
@@ -385,6 +399,31 @@ impl<R: CustomResource> Runner<R> {
     async fn respond(&self, envelope: &Envelope, deadlines: Deadlines) -> Response {
         let ids = &envelope.ids;
         let current = ids.physical_resource_id.clone().unwrap_or_default();
+        if !self
+            .stacks
+            .as_ref()
+            .is_some_and(|s| s.allows(&ids.stack_id))
+        {
+            tracing::warn!(
+                stack_id = %ids.stack_id,
+                listed = %self.stacks.as_ref().map(ToString::to_string).unwrap_or_default(),
+                "a request for a stack not listed in {STACKS_VARIABLE}: nothing is done"
+            );
+            return match envelope.request_type {
+                // A Delete never strands a stack: it retains.
+                RequestType::Delete => Response::success(ids, current, Map::new(), false),
+                RequestType::Create => Response::failed(
+                    ids,
+                    failed_create_id(&ids.logical_resource_id, &ids.request_id),
+                    not_listed(&ids.stack_id, self.stacks.as_ref()),
+                ),
+                RequestType::Update => Response::failed(
+                    ids,
+                    current,
+                    not_listed(&ids.stack_id, self.stacks.as_ref()),
+                ),
+            };
+        }
         match envelope.request_type {
             RequestType::Delete => {
                 if is_failed_create_id(&current) {

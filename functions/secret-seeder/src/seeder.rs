@@ -453,7 +453,8 @@ mod tests {
         let runner = custom_resource::Runner::new(seeder.clone())
             .unwrap()
             .allow_response_origin(responses.base_url())
-            .unwrap();
+            .unwrap()
+            .allow_stack("arn:aws:cloudformation:us-east-1:123456789012:stack/*");
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lazy/Secret-AbCdEf";
         let keys = json!({"p": {"Generate": "uuid"}});
         for (physical_id, properties) in [

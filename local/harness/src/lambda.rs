@@ -15,6 +15,8 @@ use crate::{Error, RecordedPut, ResponseServer, RuntimeApi};
 
 /// The variable listing the origins a function may answer besides CloudFormation's bucket.
 const RESPONSE_HOSTS: &str = "STACKWRIGHT_RESPONSE_HOSTS";
+/// The variable listing the stacks a function acts for.
+const STACKS: &str = "STACKWRIGHT_STACKS";
 
 /// What the function told the Runtime API about one invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,6 +295,17 @@ impl Lambda {
         }
         if !response_hosts.is_empty() {
             cmd.env(RESPONSE_HOSTS, response_hosts.join(","));
+        }
+        // The function acts only for the stacks this lists: by default, every stack of the
+        // harness's account in the function's region (a test of the check sets its own).
+        if !self.config.env.iter().any(|(key, _)| key == STACKS) {
+            cmd.env(
+                STACKS,
+                format!(
+                    "arn:aws:cloudformation:{}:123456789012:stack/*",
+                    self.config.region
+                ),
+            );
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
