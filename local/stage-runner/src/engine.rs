@@ -603,36 +603,13 @@ impl<'o> Run<'o> {
 
     /// One Secrets Manager call to moto over its JSON protocol; `{}` for not-found.
     async fn moto(&self, operation: &str, body: &Value) -> Result<Value, Error> {
-        let response = self
-            .http
-            .post(&self.services.moto_endpoint)
-            .header("X-Amz-Target", format!("secretsmanager.{operation}"))
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header(
-                "Authorization",
-                format!(
-                    "AWS4-HMAC-SHA256 Credential=local/20261126/{}/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
-                    self.stack.region
-                ),
-            )
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(|e| Error::Service(format!("moto {operation}: {e}")))?;
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(value)
-        } else if value
-            .get("__type")
-            .and_then(Value::as_str)
-            .is_some_and(|t| t.contains("ResourceNotFound"))
-        {
-            Ok(json!({}))
-        } else {
-            Err(Error::Service(format!(
-                "moto {operation} answered {status}: {value}"
-            )))
+        // The harness's one Secrets Manager client; "not found" reads as an empty answer.
+        let client = harness::SecretsManager::new(&self.services.moto_endpoint)
+            .region(self.stack.region.clone());
+        match client.call(operation, body).await {
+            Ok(value) => Ok(value),
+            Err(err) if err.is_not_found() => Ok(json!({})),
+            Err(err) => Err(Error::Service(format!("moto {operation}: {err}"))),
         }
     }
 
