@@ -1,16 +1,27 @@
 //! `make bench`: what each function costs, measured under the harness on this machine.
 //!
 //! - package: the arm64 `bootstrap` as `sam build` made it, zipped; the x86_64 release binary;
-//! - cold init: process start to its first `invocation/next` (median of `--runs` starts);
-//! - cold path: init plus the first invocation, answered over HTTPS to a local CA trusted
-//!   through `SSL_CERT_FILE`; and the same over plain HTTP without `SSL_CERT_FILE`, where the
-//!   AWS SDK loads the machine's whole root store at init, as it does on Lambda;
+//! - cold init: process start to its first `invocation/next` (median of `--runs` starts),
+//!   beside the same figure for a bare `lambda_runtime` binary (`bare-lambda`, started
+//!   between the functions' starts) and the ratio to it;
+//! - cold path: process start to the answer of the first invocation (init included), answered
+//!   over HTTPS to a local CA trusted through `SSL_CERT_FILE`, and over plain HTTP (TLS's
+//!   share);
+//! - the root store on the first HTTPS call: a cold start whose first request calls Secrets
+//!   Manager over HTTPS (moto behind a TLS front with the test CA, trusted through
+//!   `SSL_CERT_FILE`), with `SSL_CERT_DIR` at the system store and at an empty folder. A
+//!   client that loads native roots reads `SSL_CERT_DIR` (rustls-native-certs reads only the
+//!   variables when one is set), so the difference is what the system store costs it. The
+//!   same for `sdk-roots-probe` with the SDK's default client, the control that shows the
+//!   bench can see that cost, and with the shared client;
 //! - handling time and peak RSS: a Delete of a failed Create (no I/O), and a typical Create;
 //! - migrations: 200 small migrations through db-migration against psql running the same SQL.
 //!
 //! Targets are printed beside the figures, not enforced: machines are noisy.
 
 #![allow(clippy::print_stdout)] // a report printer
+
+mod tls_front;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +32,14 @@ use anyhow::{Context, bail};
 use harness::{Invocation, Lambda, LambdaConfig, Moto, ResponseServer, Stack, TestCa};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tls_front::TlsFront;
+
+/// The bare `lambda_runtime` binary (this package's `bare-lambda`).
+const BARE: &str = "bare-lambda";
+/// One GetSecretValue through either SDK client (this package's `sdk-roots-probe`).
+const PROBE: &str = "sdk-roots-probe";
+/// Where the system's root store is on this machine (Debian's `ca-certificates`).
+const SYSTEM_STORE: &str = "/etc/ssl/certs";
 
 const FUNCTIONS: [(&str, &str); 3] = [
     ("db-migration", "DbMigrationFunction"),
@@ -35,6 +54,7 @@ struct Figures {
     binary_x86_64_bytes: u64,
     cold_init_ms: Vec<f64>,
     cold_init_median_ms: f64,
+    cold_init_ratio_to_bare: f64,
     cold_path_https_ms: Vec<f64>,
     cold_path_https_median_ms: f64,
     cold_path_http_ms: Vec<f64>,
@@ -45,6 +65,72 @@ struct Figures {
     create: String,
     create_handling_ms: f64,
     create_peak_rss_kib: u64,
+    first_https_call: RootStore,
+}
+
+/// Cold starts whose first request calls Secrets Manager over HTTPS, with the system root
+/// store readable through `SSL_CERT_DIR` and not.
+///
+/// `connect`: process start to the first connection at the AWS endpoint, when the client is
+/// built and making its first call: a root store is read before it (at init or when the client
+/// is built), and moto's own time, which varies by tens of milliseconds, is not in it. The
+/// difference of its medians is the root store's cost. `answer`: process start to the answer of
+/// the first request, moto included.
+#[derive(Debug, Serialize)]
+struct RootStore {
+    what: String,
+    system_store: Variant,
+    empty_dir: Variant,
+    /// `system_store` − `empty_dir`, connect medians.
+    connect_difference_ms: f64,
+    /// `system_store` − `empty_dir`, answer medians.
+    answer_difference_ms: f64,
+    /// No `SSL_CERT_FILE` or `SSL_CERT_DIR`, moto over plain HTTP: a client that loads native
+    /// roots then reads openssl-probe's default file and folder (what README's old
+    /// "system root store" column measured).
+    unset_http: Option<Variant>,
+}
+
+/// The cold starts of one variant, in milliseconds.
+#[derive(Debug, Default, Serialize)]
+struct Variant {
+    init_ms: Vec<f64>,
+    connect_ms: Vec<f64>,
+    answer_ms: Vec<f64>,
+    init_median_ms: f64,
+    connect_median_ms: f64,
+    answer_median_ms: f64,
+}
+
+impl Variant {
+    fn push(&mut self, start: &Cold) {
+        self.init_ms.push(start.init);
+        self.connect_ms.extend(start.connect);
+        self.answer_ms.push(start.answer);
+    }
+
+    fn finish(mut self) -> Self {
+        self.init_median_ms = median(&self.init_ms);
+        self.connect_median_ms = median(&self.connect_ms);
+        self.answer_median_ms = median(&self.answer_ms);
+        self
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Bare {
+    binary_x86_64_bytes: u64,
+    cold_init_ms: Vec<f64>,
+    cold_init_median_ms: f64,
+    /// To the answer of a first event (no `ResponseURL` PUT): a check that the init is in the
+    /// harness's duration.
+    cold_path_median_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Probe {
+    client: String,
+    first_https_call: RootStore,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,7 +146,9 @@ struct Report {
     date: String,
     machine: String,
     runs: usize,
+    bare_lambda: Bare,
     functions: Vec<Figures>,
+    probes: Vec<Probe>,
     migrations: Option<Migrations>,
 }
 
@@ -161,6 +249,15 @@ struct Env {
     moto: Moto,
     secret_arn: String,
     api_url: String,
+    /// A JSON secret `{"token": …}`, for http-resource's `Auth` and the probe.
+    token_arn: String,
+    /// A database secret whose port nothing listens on: db-migration reads it over HTTPS,
+    /// then fails to connect at once, so its first request is the secret read and little else.
+    closed_port_arn: String,
+    /// moto behind TLS with the test CA.
+    front: TlsFront,
+    /// Empty: `SSL_CERT_DIR` that holds no roots.
+    empty_dir: tempfile::TempDir,
 }
 
 async fn moto_call(endpoint: &str, operation: &str, body: Value) -> anyhow::Result<Value> {
@@ -239,12 +336,216 @@ fn typical_create(function: &str, env: &Env, n: usize) -> (Value, String) {
     }
 }
 
+/// What a cold start's first request must end with.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// A SUCCESS at the `ResponseURL`.
+    Success,
+    /// A response at the `ResponseURL`, whatever its status.
+    Answer,
+    /// A response to the Runtime API (a binary that is not a custom resource).
+    Runtime,
+}
+
+/// One cold start, in milliseconds from process start.
+struct Cold {
+    /// To the first `invocation/next`.
+    init: f64,
+    /// To the first connection at the front, if there was one.
+    connect: Option<f64>,
+    /// To the answer of the first request (the harness's duration, which starts when the
+    /// process is spawned).
+    answer: f64,
+}
+
+/// One cold start of `config` whose first request is `event`.
+async fn cold_start(
+    config: LambdaConfig,
+    event: Value,
+    expect: Expect,
+    what: &str,
+    front: Option<&TlsFront>,
+) -> anyhow::Result<Cold> {
+    let lambda = Lambda::start(config).await?;
+    // The sandbox's process starts inside `invoke`, after its Runtime API is bound: a fraction
+    // of a millisecond after this.
+    let started = Instant::now();
+    let first = lambda.invoke(event).await?;
+    match expect {
+        Expect::Success => {
+            answered(&first, what)?;
+        }
+        Expect::Answer => {
+            if first.delivered().is_empty() {
+                bail!(
+                    "{what}: no response ({:?})\n{}",
+                    first.lambda,
+                    first.logs.join("\n")
+                );
+            }
+        }
+        Expect::Runtime => {
+            if !first.lambda.is_ok() {
+                bail!("{what}: {:?}\n{}", first.lambda, first.logs.join("\n"));
+            }
+        }
+    }
+    let init = first
+        .cold_init
+        .context("the first invocation reports its init")?;
+    Ok(Cold {
+        init: ms(init),
+        connect: front
+            .and_then(|f| f.first_connection_since(started))
+            .map(|t| ms(t - started)),
+        // The harness times an invocation from its dispatch, which for a cold one is right
+        // after the process was spawned: the duration already holds the init.
+        answer: ms(first.duration),
+    })
+}
+
+/// Cold starts of `base` (which points `AWS_ENDPOINT_URL` at the front's HTTPS port and trusts
+/// the test CA through `SSL_CERT_FILE`) with `SSL_CERT_DIR` at the system store and at an
+/// empty folder, alternating which goes first; and, when `unset` is given, that configuration
+/// too (no `SSL_CERT_*`, the front's plain-HTTP port).
+async fn root_store(
+    runs: usize,
+    what: &str,
+    base: &LambdaConfig,
+    unset: Option<&LambdaConfig>,
+    env: &Env,
+    event: impl Fn() -> Value,
+    expect: Expect,
+) -> anyhow::Result<RootStore> {
+    let empty_dir = env.empty_dir.path().display().to_string();
+    let (mut system, mut empty, mut none) =
+        (Variant::default(), Variant::default(), Variant::default());
+    let front = Some(&env.front);
+    for run in 0..runs {
+        let order = if run % 2 == 0 {
+            [SYSTEM_STORE, empty_dir.as_str()]
+        } else {
+            [empty_dir.as_str(), SYSTEM_STORE]
+        };
+        for dir in order {
+            let config = base.clone().env("SSL_CERT_DIR", dir);
+            let start = connected(cold_start(config, event(), expect, what, front).await?)?;
+            if dir == SYSTEM_STORE {
+                system.push(&start);
+            } else {
+                empty.push(&start);
+            }
+        }
+        if let Some(unset) = unset {
+            none.push(&connected(
+                cold_start(unset.clone(), event(), expect, what, front).await?,
+            )?);
+        }
+    }
+    let (system, empty) = (system.finish(), empty.finish());
+    Ok(RootStore {
+        what: what.to_owned(),
+        connect_difference_ms: system.connect_median_ms - empty.connect_median_ms,
+        answer_difference_ms: system.answer_median_ms - empty.answer_median_ms,
+        system_store: system,
+        empty_dir: empty,
+        unset_http: unset.map(|_| none.finish()),
+    })
+}
+
+/// `start`, if it connected to the AWS endpoint: a root-store figure without that connection
+/// would measure nothing.
+fn connected(start: Cold) -> anyhow::Result<Cold> {
+    if start.connect.is_none() {
+        bail!("the first request never connected to the AWS endpoint (the TLS front)");
+    }
+    Ok(start)
+}
+
+/// The first request of each function that calls Secrets Manager, and what it does.
+fn first_https_request(function: &str, env: &Env, stack: &Stack) -> (Value, Expect, String) {
+    let kind = "Custom::Bench";
+    match function {
+        "db-migration" => (
+            stack.create(
+                "Bench",
+                kind,
+                json!({"SecretArn": env.closed_port_arn, "Database": "swbench_closed", "Tls": "Disable"}),
+            ),
+            Expect::Answer,
+            "Create: reads its database secret, then finds the port closed (FAILED)".into(),
+        ),
+        "secret-seeder" => (
+            stack.create(
+                "Bench",
+                kind,
+                json!({"Name": format!("bench/first-https/{}", uuid::Uuid::new_v4()),
+                       "Keys": {"username": {"Value": "app"}}}),
+            ),
+            Expect::Success,
+            "Create of a secret with one fixed key".into(),
+        ),
+        _ => (
+            stack.create(
+                "Bench",
+                kind,
+                json!({"BaseUrl": env.api_url, "Auth": {"SecretArn": env.token_arn, "Key": "token"},
+                       "Create": {"Path": "/hooks", "Body": {"name": "bench"}}, "Delete": {"Path": "/hooks/{id}"}}),
+            ),
+            Expect::Success,
+            "Create with `Auth`: reads the token, then POSTs to a local REST API".into(),
+        ),
+    }
+}
+
+/// The probe's first-HTTPS-call figures with `client` (`default` or `shared`).
+async fn probe(args: &Args, env: &Env, ca: &TestCa, client: &str) -> anyhow::Result<Probe> {
+    let binary = args.release.join(PROBE);
+    if !binary.is_file() {
+        bail!(
+            "{} is missing: build it with `cargo build --release -p bench --bins`",
+            binary.display()
+        );
+    }
+    let mut unset = LambdaConfig::new(binary)
+        .timeout(Duration::from_secs(60))
+        .env("STACKWRIGHT_PROBE_CLIENT", client);
+    for (k, v) in env.moto.env() {
+        unset = unset.env(k, v);
+    }
+    unset = unset.env("AWS_ENDPOINT_URL", env.front.http());
+    let base = unset
+        .clone()
+        .env("AWS_ENDPOINT_URL", env.front.https())
+        .env("SSL_CERT_FILE", ca.ca_file().display().to_string());
+    let what = match client {
+        "default" => "sdk-roots-probe, the SDK's default client (native roots): GetSecretValue",
+        _ => "sdk-roots-probe, the shared client (compiled-in roots): GetSecretValue",
+    };
+    let token = env.token_arn.clone();
+    let first_https_call = root_store(
+        args.runs,
+        what,
+        &base,
+        Some(&unset),
+        env,
+        || json!({"SecretId": token}),
+        Expect::Runtime,
+    )
+    .await?;
+    Ok(Probe {
+        client: client.to_owned(),
+        first_https_call,
+    })
+}
+
 async fn measure(
     function: &str,
     logical: &str,
     args: &Args,
     env: &Env,
     ca: &Arc<TestCa>,
+    bare_starts: &mut Variant,
 ) -> anyhow::Result<Figures> {
     let binary = args.release.join(function);
     let size = std::fs::metadata(&binary)
@@ -262,8 +563,10 @@ async fn measure(
     )?;
     let kind = "Custom::Bench";
 
-    // Cold starts over HTTPS and over plain HTTP (to tell TLS's share), interleaved so that
-    // neither gets the machine's quieter moments: a new sandbox each time.
+    // Cold starts over HTTPS and over plain HTTP (to tell TLS's share), and of the bare
+    // lambda_runtime binary, interleaved so that none gets the machine's quieter moments: a
+    // new sandbox each time.
+    let bare = args.release.join(BARE);
     let https = ResponseServer::start_https(Arc::clone(ca)).await?;
     let secure = Stack::new("stackwright-bench", &https);
     let http = ResponseServer::start().await?;
@@ -287,12 +590,39 @@ async fn measure(
             .context("the first invocation reports its init")?;
         if tls {
             inits.push(ms(init));
-            paths.push(ms(init + first.duration));
+            // The harness times the invocation from its dispatch, right after the spawn: the
+            // init is in it (the spawn itself is not), so it is not added again.
+            paths.push(ms(first.duration));
         } else {
             plain_inits.push(ms(init));
-            plain.push(ms(init + first.duration));
+            plain.push(ms(first.duration));
+            drop(lambda);
+            let start = cold_start(
+                config(bare.clone(), &https, env),
+                noop(&secure, kind),
+                Expect::Runtime,
+                "bare lambda_runtime",
+                None,
+            )
+            .await?;
+            bare_starts.push(&start);
         }
     }
+
+    // The first request that calls Secrets Manager, over HTTPS, with and without the system
+    // root store readable.
+    let base = config(binary.clone(), &https, env).env("AWS_ENDPOINT_URL", env.front.https());
+    let (_, expect, what) = first_https_request(function, env, &secure);
+    let first_https_call = root_store(
+        args.runs,
+        &what,
+        &base,
+        None,
+        env,
+        || first_https_request(function, env, &secure).0,
+        expect,
+    )
+    .await?;
 
     // Warm handling of the no-op, and of a typical Create, on HTTP.
     let lambda = Lambda::start(config(binary.clone(), &http, env)).await?;
@@ -327,6 +657,7 @@ async fn measure(
         zip_arm64_bytes: zip,
         binary_x86_64_bytes: size,
         cold_init_median_ms: median(&inits),
+        cold_init_ratio_to_bare: f64::NAN,
         cold_init_ms: inits,
         cold_path_https_median_ms: median(&paths),
         cold_path_https_ms: paths,
@@ -338,6 +669,7 @@ async fn measure(
         create: what,
         create_handling_ms: ms(created.duration),
         create_peak_rss_kib: created.peak_rss_kib.unwrap_or_default(),
+        first_https_call,
     })
 }
 
@@ -442,25 +774,31 @@ fn print(report: &Report) {
         "\nstackwright benchmarks, {} on {}, median of {} runs\n",
         report.date, report.machine, report.runs
     );
+    let bare = &report.bare_lambda;
+    let mb = |b: u64| b as f64 / 1_000_000.0;
     println!(
-        "| function | arm64 zip (≤ 4 MB) | x86_64 binary | cold init (≤ 15 ms) | cold path, HTTPS (≤ 20 ms) | init / path with the system root store, HTTP | no-op Delete: time / peak RSS (≤ 16 MB) | typical Create: time / peak RSS |"
+        "| function | arm64 zip (≤ 4 MB) | x86_64 binary | cold init (≤ 2× bare) | cold path: HTTPS (≤ 20 ms) / plain HTTP | no-op Delete: time / peak RSS (≤ 16 MB) | typical Create: time / peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| bare lambda_runtime | — | {:.1} MB | {:.1} ms (1×) | — | — | — |",
+        mb(bare.binary_x86_64_bytes),
+        bare.cold_init_median_ms,
+    );
     for f in &report.functions {
-        let mb = |b: u64| b as f64 / 1_000_000.0;
         let zip = f.zip_arm64_bytes.map_or_else(
             || "n/a (run `make sam-build`)".to_owned(),
             |z| format!("{:.1} MB{}", mb(z), mark(z <= 4_000_000)),
         );
         println!(
-            "| {} | {zip} | {:.1} MB | {:.1} ms{} | {:.1} ms{} | {:.1} ms / {:.1} ms | {:.2} ms / {:.1} MB{} | {:.0} ms / {:.1} MB{} ({}) |",
+            "| {} | {zip} | {:.1} MB | {:.1} ms ({:.1}×){} | {:.1} ms{} / {:.1} ms | {:.2} ms / {:.1} MB{} | {:.0} ms / {:.1} MB{} ({}) |",
             f.function,
             mb(f.binary_x86_64_bytes),
             f.cold_init_median_ms,
-            mark(f.cold_init_median_ms <= 15.0),
+            f.cold_init_ratio_to_bare,
+            mark(f.cold_init_ratio_to_bare <= 2.0),
             f.cold_path_https_median_ms,
             mark(f.cold_path_https_median_ms <= 20.0),
-            f.cold_init_http_median_ms,
             f.cold_path_http_median_ms,
             f.noop_handling_median_ms,
             f.noop_peak_rss_kib as f64 / 1024.0,
@@ -469,6 +807,53 @@ fn print(report: &Report) {
             f.create_peak_rss_kib as f64 / 1024.0,
             mark(f.create_peak_rss_kib <= 16 * 1024),
             f.create,
+        );
+    }
+    println!(
+        "\nbare lambda_runtime: {} cold starts between the functions' (`bare-lambda`, same release profile); \
+         its first answer (no `ResponseURL` PUT) {:.1} ms",
+        bare.cold_init_ms.len(),
+        bare.cold_path_median_ms,
+    );
+
+    println!(
+        "\nFirst Secrets Manager call over HTTPS, cold (moto behind TLS, the test CA in `SSL_CERT_FILE`):\n\
+         process start to the call's connection / to the answer of the first request\n"
+    );
+    println!(
+        "| binary: first request | system store readable (`SSL_CERT_DIR={SYSTEM_STORE}`) | not (`SSL_CERT_DIR` empty) | difference (≤ 2 ms) | no `SSL_CERT_*`, plain HTTP |"
+    );
+    println!("|---|---|---|---|---|");
+    let rows = report
+        .functions
+        .iter()
+        .map(|f| (f.function.as_str(), &f.first_https_call, true))
+        .chain(
+            report
+                .probes
+                .iter()
+                .map(|p| ("sdk-roots-probe", &p.first_https_call, p.client == "shared")),
+        );
+    let pair = |v: &Variant| {
+        format!(
+            "{:.1} ms / {:.1} ms",
+            v.connect_median_ms, v.answer_median_ms
+        )
+    };
+    for (name, r, ours) in rows {
+        let what = r.what.strip_prefix("sdk-roots-probe, ").unwrap_or(&r.what);
+        println!(
+            "| {name}: {what} | {} | {} | {:+.1} ms{} / {:+.1} ms | {} |",
+            pair(&r.system_store),
+            pair(&r.empty_dir),
+            r.connect_difference_ms,
+            if ours {
+                mark(r.connect_difference_ms <= 2.0)
+            } else {
+                " (control)"
+            },
+            r.answer_difference_ms,
+            r.unset_http.as_ref().map_or_else(|| "—".to_owned(), pair),
         );
     }
     if let Some(m) = &report.migrations {
@@ -510,22 +895,68 @@ async fn main() -> anyhow::Result<()> {
             "engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "", "dbname": "postgres"}).to_string()}),
     )
     .await?;
+    let token = moto_call(
+        moto.endpoint(),
+        "CreateSecret",
+        json!({"Name": format!("bench/token-{}", uuid::Uuid::new_v4()),
+               "SecretString": json!({"token": "bench-token"}).to_string()}),
+    )
+    .await?;
+    // A port nothing listens on: bound, then released.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let closed = moto_call(
+        moto.endpoint(),
+        "CreateSecret",
+        json!({"Name": format!("bench/closed-{}", uuid::Uuid::new_v4()), "SecretString": json!({
+            "engine": "postgres", "host": "127.0.0.1", "port": closed_port, "username": "postgres", "password": "", "dbname": "postgres"}).to_string()}),
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(stage_runner::standin::serve(listener, None));
+    let ca = Arc::new(TestCa::new()?);
+    let arn = |v: &Value| -> anyhow::Result<String> {
+        Ok(v["ARN"].as_str().context("moto gave no ARN")?.to_owned())
+    };
     let env = Env {
-        secret_arn: secret["ARN"]
-            .as_str()
-            .context("moto gave no ARN")?
-            .to_owned(),
+        secret_arn: arn(&secret)?,
+        token_arn: arn(&token)?,
+        closed_port_arn: arn(&closed)?,
+        front: TlsFront::start(&ca, moto.endpoint()).await?,
+        empty_dir: tempfile::tempdir()?,
         moto,
         api_url,
     };
-    let ca = Arc::new(TestCa::new()?);
+    let bare = args.release.join(BARE);
+    let bare_size = std::fs::metadata(&bare)
+        .with_context(|| {
+            format!(
+                "{} (build it with `cargo build --release --bins`)",
+                bare.display()
+            )
+        })?
+        .len();
+    let mut bare_starts = Variant::default();
     let mut functions = Vec::new();
     for (function, logical) in FUNCTIONS {
         eprintln!("measuring {function} …");
-        functions.push(measure(function, logical, &args, &env, &ca).await?);
+        functions.push(measure(function, logical, &args, &env, &ca, &mut bare_starts).await?);
+    }
+    let bare_lambda = Bare {
+        binary_x86_64_bytes: bare_size,
+        cold_init_median_ms: median(&bare_starts.init_ms),
+        cold_init_ms: bare_starts.init_ms,
+        cold_path_median_ms: median(&bare_starts.answer_ms),
+    };
+    for f in &mut functions {
+        f.cold_init_ratio_to_bare = f.cold_init_median_ms / bare_lambda.cold_init_median_ms;
+    }
+    let mut probes = Vec::new();
+    for client in ["default", "shared"] {
+        eprintln!("measuring sdk-roots-probe with the {client} client …");
+        probes.push(probe(&args, &env, &ca, client).await?);
     }
     eprintln!("measuring 200 migrations …");
     let migrations = match migrations(&args, &env).await {
@@ -544,7 +975,9 @@ async fn main() -> anyhow::Result<()> {
         date,
         machine: machine(),
         runs: args.runs,
+        bare_lambda,
         functions,
+        probes,
         migrations,
     };
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
