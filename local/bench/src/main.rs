@@ -260,24 +260,6 @@ struct Env {
     empty_dir: tempfile::TempDir,
 }
 
-async fn moto_call(endpoint: &str, operation: &str, body: Value) -> anyhow::Result<Value> {
-    let response = reqwest::Client::new()
-        .post(endpoint)
-        .header("X-Amz-Target", format!("secretsmanager.{operation}"))
-        .header("Content-Type", "application/x-amz-json-1.1")
-        // moto routes by the credential scope's service; without it the call lands in S3.
-        .header("Authorization", "AWS4-HMAC-SHA256 Credential=local/20261126/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0")
-        .body(body.to_string())
-        .send()
-        .await?;
-    let status = response.status();
-    let value: Value = response.json().await?;
-    if !status.is_success() {
-        bail!("moto {operation}: {status} {value}");
-    }
-    Ok(value)
-}
-
 fn config(binary: PathBuf, responses: &ResponseServer, env: &Env) -> LambdaConfig {
     let mut config = LambdaConfig::new(binary)
         .responses(responses)
@@ -888,28 +870,28 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let moto = Moto::start().await?;
-    let secret = moto_call(
-        moto.endpoint(),
+    // The harness's one Secrets Manager client.
+    let secrets = moto.secrets_manager();
+    let secret = secrets.call(
         "CreateSecret",
-        json!({"Name": format!("bench/db-{}", uuid::Uuid::new_v4()), "SecretString": json!({
+        &json!({"Name": format!("bench/db-{}", uuid::Uuid::new_v4()), "SecretString": json!({
             "engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": "postgres", "password": "", "dbname": "postgres"}).to_string()}),
     )
     .await?;
-    let token = moto_call(
-        moto.endpoint(),
-        "CreateSecret",
-        json!({"Name": format!("bench/token-{}", uuid::Uuid::new_v4()),
+    let token = secrets
+        .call(
+            "CreateSecret",
+            &json!({"Name": format!("bench/token-{}", uuid::Uuid::new_v4()),
                "SecretString": json!({"token": "bench-token"}).to_string()}),
-    )
-    .await?;
+        )
+        .await?;
     // A port nothing listens on: bound, then released.
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let closed = moto_call(
-        moto.endpoint(),
+    let closed = secrets.call(
         "CreateSecret",
-        json!({"Name": format!("bench/closed-{}", uuid::Uuid::new_v4()), "SecretString": json!({
+        &json!({"Name": format!("bench/closed-{}", uuid::Uuid::new_v4()), "SecretString": json!({
             "engine": "postgres", "host": "127.0.0.1", "port": closed_port, "username": "postgres", "password": "", "dbname": "postgres"}).to_string()}),
     )
     .await?;
