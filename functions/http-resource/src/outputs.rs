@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use custom_resource::properties::kind;
 use serde_json::{Map, Value};
 
 use crate::endpoint::usable_id;
@@ -87,17 +88,6 @@ pub fn top_level(value: &Value) -> String {
         }
         Value::Array(items) => format!("a list of {}", items.len()),
         other => kind(other).into(),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
