@@ -100,6 +100,9 @@ macro_rules! clients {
 clients! {
     /// The Secrets Manager client, built on the first call.
     secrets_manager: aws_sdk_secretsmanager::Client,
+    /// The CloudFormation client (`DescribeStacks` and `DescribeStackResource` only, in
+    /// [`crate::confirm`]), built on the first call.
+    cloudformation: aws_sdk_cloudformation::Client,
 }
 
 impl Aws {

@@ -45,7 +45,17 @@
 //!    in `STACKWRIGHT_STACKS` (the template sets its own stack); for any other, or when the
 //!    variable is unset, a Create or Update is FAILED naming the variable and a Delete
 //!    retains (SUCCESS, nothing deleted: a Delete never strands a stack).
-//! 9. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
+//! 9. **Is CloudFormation really asking?** ([`confirm`]): before a request acts, the
+//!    library asks CloudFormation (`DescribeStacks`, `DescribeStackResource`) whether it is
+//!    part of a stack operation in progress; a Create or Update it does not confirm is FAILED,
+//!    a Delete retains. The stack's status tells a rollback apart ([`Request::phase`]).
+//!    `STACKWRIGHT_CONFIRM=off` in the environment turns it off.
+//! 10. **Destructive switches are the stage's** ([`trust::Allowed`]): what a resource's
+//!    properties ask for through [`CustomResource::switches`] takes effect only when
+//!    `STACKWRIGHT_ALLOW` lists it. Not allowed: a Create is FAILED naming the switch, an Update
+//!    goes on without it and names it in `Data.Ignored`, a Delete retains
+//!    ([`Request::allows`]).
+//! 11. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
 //!    nothing), and Ok too when the `ResponseURL` refused it with a 4xx other than 408 and 429
 //!    (expired or forged: a replay would only run the side effects again); an error only when
 //!    delivery failed for want of an answer, so Lambda delivers the event again.
@@ -108,6 +118,7 @@
 //! ```
 
 pub mod aws;
+pub mod confirm;
 mod deliver;
 mod error;
 pub mod http;
@@ -131,3 +142,4 @@ pub use response::{Response, Status};
 pub use response_url::ResponseUrl;
 pub use runner::{CustomResource, Outcome, Runner, run};
 pub use secret::Secret;
+pub use trust::{Allowed, Switch};

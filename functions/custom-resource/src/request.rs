@@ -7,9 +7,11 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use crate::confirm::Phase;
 use crate::properties::{kind, shorten};
 use crate::redact::Redactor;
 use crate::response_url::ResponseUrl;
+use crate::trust::{Allowed, Switch};
 
 /// What CloudFormation asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,11 @@ pub struct Request<P> {
     /// [`crate::secrets`] reader does for what it reads); the runner masks those values in
     /// the `Reason` and its log lines.
     pub redactor: Redactor,
+    /// The stack operation CloudFormation confirmed this request is part of; `None` when
+    /// confirmation is off (`STACKWRIGHT_CONFIRM=off`).
+    pub phase: Option<Phase>,
+    /// The destructive switches the function's stage allows (`STACKWRIGHT_ALLOW`).
+    pub allowed: Allowed,
 }
 
 /// The resource an id is asked about, as [`crate::CustomResource::issued`] sees it.
@@ -75,6 +82,18 @@ pub struct Resource<'a> {
 }
 
 impl<P> Request<P> {
+    /// Whether the function's stage allows `switch`. A resource asks before doing what the
+    /// switch guards, and on a Delete retains when it is not allowed.
+    pub fn allows(&self, switch: Switch) -> bool {
+        self.allowed.allows(switch)
+    }
+
+    /// Whether CloudFormation says the stack is rolling back; `None` when confirmation is off
+    /// and the resource must infer it itself.
+    pub fn rolling_back(&self) -> Option<bool> {
+        self.phase.as_ref().map(Phase::is_rollback)
+    }
+
     /// The stack's name, from `StackId` (`arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`).
     pub fn stack_name(&self) -> &str {
         stack_name(&self.stack_id)

@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::Error;
+use crate::aws::Aws;
+use crate::confirm::{self, CloudFormation, Phase};
 use crate::deliver::{self, Delivered};
 use crate::properties;
 use crate::redact::Redactor;
@@ -23,7 +25,9 @@ use crate::response::{
     is_failed_create_id,
 };
 use crate::response_url::{ResponsePolicy, ResponseUrl, path_matches};
-use crate::trust::{STACKS_VARIABLE, StackList, not_listed};
+use crate::trust::{
+    ALLOW_VARIABLE, Allowed, STACKS_VARIABLE, StackList, Switch, not_allowed, not_listed,
+};
 
 /// A custom resource: create, update and delete over typed properties.
 ///
@@ -65,6 +69,17 @@ pub trait CustomResource: Send + Sync + 'static {
     fn issued(&self, physical_id: &str, resource: Resource<'_>) -> bool {
         let _ = (physical_id, resource);
         true
+    }
+
+    /// The destructive switches these properties ask for ([`Switch`]). The runner fails a
+    /// Create asking for one the stage does not allow, and names it in an Update's
+    /// `Data.Ignored`; the resource itself consults [`Request::allows`] before acting on one
+    /// (an Update goes on as if it were off, a Delete retains).
+    ///
+    /// [`Request::allows`]: crate::Request::allows
+    fn switches(&self, properties: &Self::Properties) -> Vec<Switch> {
+        let _ = properties;
+        Vec::new()
     }
 }
 
@@ -145,6 +160,9 @@ pub struct Runner<R> {
     client: reqwest::Client,
     policy: ResponsePolicy,
     stacks: Option<StackList>,
+    /// `None` when confirmation is off.
+    confirm: Option<CloudFormation>,
+    allowed: Allowed,
 }
 
 /// The instants one invocation works against.
@@ -202,7 +220,25 @@ impl<R: CustomResource> Runner<R> {
             client,
             policy: ResponsePolicy::from_env(),
             stacks: StackList::from_env(),
+            confirm: (!confirm::off_in_env()).then(|| CloudFormation::new(Aws::from_env())),
+            allowed: Allowed::from_env(),
         })
+    }
+
+    /// Acts without asking CloudFormation, as `STACKWRIGHT_CONFIRM=off` does for a process:
+    /// for tests that drive a runner in-process, with no CloudFormation to ask.
+    #[must_use]
+    pub fn without_confirmation(mut self) -> Self {
+        self.confirm = None;
+        self
+    }
+
+    /// Allows `switch` too, as [`crate::trust::ALLOW_VARIABLE`] does for a process: for tests
+    /// that drive a runner in-process.
+    #[must_use]
+    pub fn allow_switch(mut self, switch: Switch) -> Self {
+        self.allowed.allow(switch);
+        self
     }
 
     /// Acts for `stack` too (a stack ARN, or a prefix ending in `*`), as
@@ -449,8 +485,28 @@ impl<R: CustomResource> Runner<R> {
                         return Response::success(ids, current, Map::new(), false);
                     }
                 };
-                let request =
-                    self.request(envelope, RequestType::Delete, properties, None, deadlines);
+                let phase = match self.confirmed(envelope, deadlines).await {
+                    Ok(phase) => phase,
+                    Err(why) => {
+                        tracing::warn!(why = %why, "a Delete CloudFormation does not confirm: retaining, nothing deleted");
+                        return Response::success(ids, current, Map::new(), false);
+                    }
+                };
+                let refused = self.allowed.refused(&self.resource.switches(&properties));
+                if !refused.is_empty() {
+                    tracing::warn!(
+                        refused = %names(&refused),
+                        "the Delete asks for switches this stage does not allow ({ALLOW_VARIABLE}): the resource retains what they guard"
+                    );
+                }
+                let request = self.request(
+                    envelope,
+                    RequestType::Delete,
+                    properties,
+                    None,
+                    phase,
+                    deadlines,
+                );
                 match self.call(request, deadlines).await {
                     Finished::Done(_) => Response::success(ids, current, Map::new(), false),
                     Finished::Failed(reason) => Response::failed(ids, current, reason),
@@ -476,11 +532,24 @@ impl<R: CustomResource> Runner<R> {
                         .inspect_err(|err| tracing::warn!(error = %err, "the old properties no longer parse; the resource sees none"))
                         .ok()
                 });
-                let request =
-                    self.request(envelope, RequestType::Update, properties, old, deadlines);
+                let phase = match self.confirmed(envelope, deadlines).await {
+                    Ok(phase) => phase,
+                    Err(why) => {
+                        return Response::failed(ids, current, confirm::not_confirmed(&why));
+                    }
+                };
+                let ignored = self.ignored(&properties);
+                let request = self.request(
+                    envelope,
+                    RequestType::Update,
+                    properties,
+                    old,
+                    phase,
+                    deadlines,
+                );
                 match self.call(request, deadlines).await {
                     Finished::Done(outcome) => {
-                        let outcome = outcome.unwrap_or_default();
+                        let outcome = with_ignored(outcome.unwrap_or_default(), &ignored);
                         let id = outcome
                             .physical_id
                             .clone()
@@ -504,10 +573,33 @@ impl<R: CustomResource> Runner<R> {
             Ok(p) => p,
             Err(err) => return Response::failed(ids, failed_id, err.to_string()),
         };
-        let request = self.request(envelope, RequestType::Create, properties, None, deadlines);
+        // A Create asking for what its stage does not allow fails; an Update that creates (the
+        // earlier Create failed) may be a rollback, and goes on without the switches.
+        let ignored = if envelope.request_type == RequestType::Create {
+            let refused = self.allowed.refused(&self.resource.switches(&properties));
+            if !refused.is_empty() {
+                tracing::warn!(refused = %names(&refused), "the Create asks for switches this stage does not allow ({ALLOW_VARIABLE}): nothing is done");
+                return Response::failed(ids, failed_id, not_allowed(&refused));
+            }
+            Vec::new()
+        } else {
+            self.ignored(&properties)
+        };
+        let phase = match self.confirmed(envelope, deadlines).await {
+            Ok(phase) => phase,
+            Err(why) => return Response::failed(ids, failed_id, confirm::not_confirmed(&why)),
+        };
+        let request = self.request(
+            envelope,
+            RequestType::Create,
+            properties,
+            None,
+            phase,
+            deadlines,
+        );
         match self.call(request, deadlines).await {
             Finished::Done(outcome) => {
-                let outcome = outcome.unwrap_or_default();
+                let outcome = with_ignored(outcome.unwrap_or_default(), &ignored);
                 let id = outcome
                     .physical_id
                     .clone()
@@ -516,6 +608,51 @@ impl<R: CustomResource> Runner<R> {
             }
             Finished::Failed(reason) => Response::failed(ids, failed_id, reason),
         }
+    }
+
+    /// Asks CloudFormation whether the request is part of a stack operation in progress.
+    /// `Ok(None)` when confirmation is off.
+    async fn confirmed(
+        &self,
+        envelope: &Envelope,
+        deadlines: Deadlines,
+    ) -> Result<Option<Phase>, String> {
+        let Some(cloudformation) = &self.confirm else {
+            return Ok(None);
+        };
+        let ids = &envelope.ids;
+        let started = Instant::now();
+        let observed = cloudformation
+            .observe(&ids.stack_id, &ids.logical_resource_id, deadlines.soft)
+            .await?;
+        let verdict = confirm::judge(
+            envelope.request_type,
+            ids.physical_resource_id.as_deref(),
+            &observed,
+        );
+        let took_ms = started.elapsed().as_millis() as u64;
+        match &verdict {
+            Ok(phase) => {
+                tracing::debug!(stack_status = %phase, took_ms, "CloudFormation confirms the request")
+            }
+            Err(why) => {
+                tracing::warn!(why = %why, took_ms, "CloudFormation does not confirm the request: nothing is done")
+            }
+        }
+        verdict.map(Some)
+    }
+
+    /// The switches an Update's properties ask for that the stage does not allow: the
+    /// resource goes on without them, and `Data.Ignored` names them.
+    fn ignored(&self, properties: &R::Properties) -> Vec<Switch> {
+        let refused = self.allowed.refused(&self.resource.switches(properties));
+        if !refused.is_empty() {
+            tracing::warn!(
+                ignored = %names(&refused),
+                "the Update asks for switches this stage does not allow ({ALLOW_VARIABLE}): going on as if they were off"
+            );
+        }
+        refused
     }
 
     fn success(&self, ids: &Ids, id: String, outcome: Outcome, fallback_id: String) -> Response {
@@ -542,6 +679,7 @@ impl<R: CustomResource> Runner<R> {
         request_type: RequestType,
         properties: R::Properties,
         old_properties: Option<R::Properties>,
+        phase: Option<Phase>,
         deadlines: Deadlines,
     ) -> Request<R::Properties> {
         Request {
@@ -559,6 +697,8 @@ impl<R: CustomResource> Runner<R> {
             old_properties_raw: envelope.old_properties.clone(),
             deadline: deadlines.soft,
             redactor: Redactor::new(),
+            phase,
+            allowed: self.allowed.clone(),
         }
     }
 
@@ -612,6 +752,21 @@ impl<R: CustomResource> Runner<R> {
                 ))
             }
         }
+    }
+}
+
+/// The switches' names, comma-separated.
+fn names(switches: &[Switch]) -> String {
+    let names: Vec<&str> = switches.iter().map(|s| s.name()).collect();
+    names.join(",")
+}
+
+/// Names the switches the stage did not allow in `Data.Ignored`.
+fn with_ignored(outcome: Outcome, ignored: &[Switch]) -> Outcome {
+    if ignored.is_empty() {
+        outcome
+    } else {
+        outcome.with("Ignored", names(ignored))
     }
 }
 

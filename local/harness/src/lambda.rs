@@ -11,12 +11,20 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 
-use crate::{Error, RecordedPut, ResponseServer, RuntimeApi};
+use crate::cloudformation::Operation;
+use crate::{CloudFormationApi, Error, RecordedPut, ResponseServer, RuntimeApi};
 
 /// The variable listing the origins a function may answer besides CloudFormation's bucket.
 const RESPONSE_HOSTS: &str = "STACKWRIGHT_RESPONSE_HOSTS";
 /// The variable listing the stacks a function acts for.
 const STACKS: &str = "STACKWRIGHT_STACKS";
+/// The variable listing the destructive switches the function's stage allows.
+const ALLOW: &str = "STACKWRIGHT_ALLOW";
+/// Every switch: tests run as a stage that allows everything, unless they say otherwise.
+const ALL_SWITCHES: &str =
+    "AllowDown,DropDatabase,DeleteSecret,AdoptAnySecret,DeleteRemote,InsecureTls,DropUser";
+/// Where the function asks CloudFormation whether a request is real.
+const CLOUDFORMATION_ENDPOINT: &str = "AWS_ENDPOINT_URL_CLOUDFORMATION";
 
 /// What the function told the Runtime API about one invocation.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +62,7 @@ pub struct LambdaConfig {
     concurrency: usize,
     env: Vec<(String, String)>,
     responses: Option<ResponseServer>,
+    cloudformation: Option<CloudFormationApi>,
     echo: bool,
 }
 
@@ -80,6 +89,7 @@ impl LambdaConfig {
             concurrency: 1,
             env: Vec::new(),
             responses: None,
+            cloudformation: None,
             echo: std::env::var_os("HARNESS_ECHO").is_some(),
         }
     }
@@ -125,6 +135,14 @@ impl LambdaConfig {
     #[must_use]
     pub fn responses(mut self, server: &ResponseServer) -> Self {
         self.responses = Some(server.clone());
+        self
+    }
+
+    /// The CloudFormation API the function asks to confirm requests (default: one of its
+    /// own, started with the function).
+    #[must_use]
+    pub fn cloudformation(mut self, api: &CloudFormationApi) -> Self {
+        self.cloudformation = Some(api.clone());
         self
     }
 
@@ -202,6 +220,7 @@ struct Sandbox {
 /// A function, run in sandboxes on this machine.
 pub struct Lambda {
     config: LambdaConfig,
+    cloudformation: CloudFormationApi,
     free: Mutex<Vec<Sandbox>>,
     permits: Semaphore,
     logs: Arc<Mutex<Vec<String>>>,
@@ -224,7 +243,12 @@ impl Lambda {
                     .unwrap_or_default(),
             });
         }
+        let cloudformation = match &config.cloudformation {
+            Some(api) => api.clone(),
+            None => CloudFormationApi::start().await?,
+        };
         Ok(Self {
+            cloudformation,
             permits: Semaphore::new(config.concurrency),
             config,
             free: Mutex::new(Vec::new()),
@@ -235,6 +259,11 @@ impl Lambda {
     /// Every log line any sandbox printed so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The CloudFormation API this function asks to confirm requests.
+    pub fn cloudformation(&self) -> &CloudFormationApi {
+        &self.cloudformation
     }
 
     /// The configuration.
@@ -298,6 +327,19 @@ impl Lambda {
         }
         // The function acts only for the stacks this lists: by default, every stack of the
         // harness's account in the function's region (a test of the check sets its own).
+        // Lambda always sets credentials (the execution role's); these are dummies for the
+        // loopback stand-ins.
+        for (key, value) in [
+            ("AWS_ACCESS_KEY_ID", "harness"),
+            ("AWS_SECRET_ACCESS_KEY", "harness"),
+            (CLOUDFORMATION_ENDPOINT, self.cloudformation.endpoint()),
+            // Tests run as a stage that allows every switch; a test of a switch sets its own.
+            (ALLOW, ALL_SWITCHES),
+        ] {
+            if !self.config.env.iter().any(|(k, _)| k == key) {
+                cmd.env(key, value);
+            }
+        }
         if !self.config.env.iter().any(|(key, _)| key == STACKS) {
             cmd.env(
                 STACKS,
@@ -344,12 +386,54 @@ impl Lambda {
 
     /// Sends `event` to a free sandbox (starting one when none is free and concurrency allows)
     /// and waits for the function's answer, at most until its deadline; then, like Lambda,
-    /// kills the sandbox.
+    /// kills the sandbox. CloudFormation confirms it: while it runs, the stack operation it
+    /// describes is in progress ([`CloudFormationApi`]).
     ///
     /// # Errors
     ///
     /// When a sandbox cannot be started or the event cannot be serialised.
     pub async fn invoke(&self, event: Value) -> Result<Invocation, Error> {
+        self.invoke_as(event, Operation::InProgress(None)).await
+    }
+
+    /// As [`Lambda::invoke`], with the stack in `stack_status` meanwhile
+    /// (`UPDATE_ROLLBACK_IN_PROGRESS` for a rollback's Update,
+    /// `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` for the Delete of a replaced id).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lambda::invoke`].
+    pub async fn invoke_during(
+        &self,
+        event: Value,
+        stack_status: &str,
+    ) -> Result<Invocation, Error> {
+        self.invoke_as(event, Operation::InProgress(Some(stack_status)))
+            .await
+    }
+
+    /// As [`Lambda::invoke`], for an event CloudFormation did not send: what the stand-in
+    /// CloudFormation knew before stands (set it with [`CloudFormationApi::set_stack`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Lambda::invoke`].
+    pub async fn invoke_forged(&self, event: Value) -> Result<Invocation, Error> {
+        self.invoke_as(event, Operation::Forged).await
+    }
+
+    async fn invoke_as(&self, event: Value, operation: Operation<'_>) -> Result<Invocation, Error> {
+        self.cloudformation.begin(&event, operation);
+        let invocation = self.deliver(&event).await;
+        let answer = invocation
+            .as_ref()
+            .ok()
+            .and_then(|i| i.delivered().first().and_then(|p| p.json()));
+        self.cloudformation.end(&event, operation, answer.as_ref());
+        invocation
+    }
+
+    async fn deliver(&self, event: &Value) -> Result<Invocation, Error> {
         let _permit = self
             .permits
             .acquire()
@@ -362,7 +446,7 @@ impl Lambda {
         };
         let cold = sandbox.invocations == 0;
         sandbox.invocations += 1;
-        let body = serde_json::to_vec(&event).map_err(|e| Error::Event(e.to_string()))?;
+        let body = serde_json::to_vec(event).map_err(|e| Error::Event(e.to_string()))?;
         let response_path = event
             .get("ResponseURL")
             .and_then(Value::as_str)

@@ -10,6 +10,9 @@
 //! - [`Moto`]: moto's AWS stand-ins (Secrets Manager) on a free port, for the real AWS SDK,
 //!   and [`SecretsManager`], the tests' one client for putting secrets into moto and reading
 //!   back what a function stored.
+//! - [`CloudFormationApi`]: CloudFormation's `DescribeStacks` and `DescribeStackResource`,
+//!   which functions call to confirm a request; [`Lambda::invoke`] records each event's stack
+//!   operation as in progress while it runs, [`Lambda::invoke_forged`] does not.
 //! - [`binary`] and [`bin_dir`]: the function binaries, built by the test that runs them
 //!   (once per process), so a test never runs one older than its sources; [`pinned`] keeps a
 //!   binary cargo built for the test from being replaced under it.
@@ -30,6 +33,7 @@
 //! ```
 
 mod binary;
+mod cloudformation;
 mod error;
 mod events;
 mod lambda;
@@ -40,6 +44,7 @@ mod secrets;
 mod tls;
 
 pub use binary::{bin_dir, binary, pinned, target_dir};
+pub use cloudformation::{CloudFormationApi, Operation};
 pub use error::Error;
 pub use events::Stack;
 pub use lambda::{Invocation, Lambda, LambdaConfig, LambdaResult};
