@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Template checks, run by `make lint` and `make validate`. Offline: no AWS account is used.
-#   cfn-lint                 template.yaml and pipeline.yaml
+#   cfn-lint                 template.yaml and pipeline.yaml, with our own rules (lint-rules/rules:
+#                            the trust boundaries of the stages' deploy roles and permissions
+#                            boundaries, E9101-E9106)
+#   lint-rules/test-rules.py each of our rules fires on its bad fixture (lint-rules/fixtures/)
+#                            and stays silent on template.yaml and pipeline.yaml
 #   sam validate --lint      template.yaml (SAM's own validation, then cfn-lint)
 #   checkov                  template.yaml as written, the CloudFormation the SAM transform makes
 #                            of it (so the generated functions, aliases and EventInvokeConfig are
@@ -20,9 +24,13 @@ export SAM_CLI_TELEMETRY=0
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-echo "== cfn-lint template.yaml pipeline.yaml"
-cfn-lint template.yaml pipeline.yaml
+echo "== cfn-lint template.yaml pipeline.yaml (with lint-rules/rules)"
+# The templates before --append-rules: it takes every path after it as a rules directory.
+cfn-lint template.yaml pipeline.yaml --append-rules lint-rules/rules
 echo "cfn-lint: no findings"
+
+echo "== our cfn-lint rules can fail"
+python lint-rules/test-rules.py
 
 echo "== sam validate --lint"
 sam validate --lint --template-file template.yaml
