@@ -8,7 +8,8 @@
 //!   existing value meets a spec.
 //! - [`plan`]: every decision as a plain function: which value each key gets (kept, taken back
 //!   from `AWSPREVIOUS` on a rollback, or generated), the fingerprints recorded in tags, tag
-//!   changes, takeover of an existing secret, the request's `ClientRequestToken`.
+//!   changes, takeover of an existing secret, the ownership an Update checks before it writes,
+//!   the destructive switches the properties ask for, the request's `ClientRequestToken`.
 //! - [`store`]: the Secrets Manager calls, a thin layer over the shared client of
 //!   [`custom_resource::aws`], every call bounded by the request's deadline and every failure
 //!   given the reason from [`custom_resource::secrets`]' table.

@@ -10,5 +10,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // (`AWS_ENDPOINT_URL` points it at moto in tests). Nothing is built here: the first
     // request that calls Secrets Manager builds the client, so a Delete that needs none
     // pays nothing for it.
-    custom_resource::run(SecretSeeder::new(Aws::from_env())).await
+    // Boxed: the runner's future (the confirmation's CloudFormation call nested in it) is large.
+    Box::pin(custom_resource::run(SecretSeeder::new(Aws::from_env()))).await
 }

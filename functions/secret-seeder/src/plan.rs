@@ -25,10 +25,11 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use custom_resource::Secret;
+use custom_resource::trust::ALLOW_VARIABLE;
+use custom_resource::{RequestType, Secret, Switch};
 use sha2::{Digest, Sha256};
 
-use crate::properties::{Adopt, Encoding, Generator, Properties, Spec, Tag};
+use crate::properties::{Adopt, Encoding, Generator, OnDelete, Properties, Spec, Tag};
 
 /// The tag that says which stack resource owns a secret: `<stack name>/<LogicalResourceId>`.
 pub const OWNER_TAG: &str = "stackwright:owner";
@@ -312,46 +313,109 @@ pub fn sources(
         .collect()
 }
 
-/// Whether a Create may take over an existing secret.
+/// The destructive switches ([`Switch`]) `props` ask for: `OnDelete: Delete` or `ForceDelete`
+/// ask for [`Switch::DeleteSecret`], `Adopt: Always` for [`Switch::AdoptAnySecret`].
+pub fn switches(props: &Properties) -> Vec<Switch> {
+    let mut asked = Vec::new();
+    if matches!(props.on_delete, OnDelete::Delete | OnDelete::ForceDelete) {
+        asked.push(Switch::DeleteSecret);
+    }
+    if props.adopt == Adopt::Always {
+        asked.push(Switch::AdoptAnySecret);
+    }
+    asked
+}
+
+/// Whether an existing secret may be written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Takeover {
     /// It carries this resource's ownership tag, or this very request created it.
     Ours,
-    /// It is someone else's (or nobody's) and `Adopt` allows taking it.
+    /// It is someone else's (or nobody's) and `Adopt: Always`, allowed by the stage, takes it.
     Adopt,
     /// It must be left alone: the reason says why and what to do.
     Refuse(String),
 }
 
-/// Decides whether a Create may take over secret `name`, which exists.
+/// Who asks to take over an existing secret, and what it may do.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// Create or Update (an Update takes over a secret by name when its `Name` changed, or when
+    /// its secret is gone).
+    pub request_type: RequestType,
+    /// The `Adopt` property.
+    pub adopt: Adopt,
+    /// Whether the stage allows [`Switch::AdoptAnySecret`]; without it, `Adopt: Always` acts as
+    /// `IfTagged`.
+    pub adopt_any_allowed: bool,
+    /// This resource's ownership tag value, `<stack name>/<LogicalResourceId>`.
+    pub owner: &'a str,
+}
+
+/// Decides whether `claim` may take over secret `name`, which exists.
+///
+/// A secret tagged for this resource is always taken back on an Update, whatever `Adopt` says:
+/// a rollback of a `Name` change returns to the old secret, which is ours. On a Create,
+/// `Adopt: Never` refuses even that (a leftover of an earlier stack of the same name).
 pub fn takeover(
-    adopt: Adopt,
+    claim: Claim<'_>,
     name: &str,
     owner_tag: Option<&str>,
-    owner: &str,
     created_by_this_request: bool,
 ) -> Takeover {
     if created_by_this_request {
         return Takeover::Ours;
     }
+    let owner = claim.owner;
     let tagged_ours = owner_tag == Some(owner);
-    match adopt {
+    if tagged_ours && claim.request_type == RequestType::Update {
+        return Takeover::Ours;
+    }
+    let whose = match owner_tag {
+        Some(other) => format!("belongs to `{other}` (tag `{OWNER_TAG}`)"),
+        None => format!("has no `{OWNER_TAG}` tag"),
+    };
+    match claim.adopt {
         Adopt::Never => Takeover::Refuse(format!(
             "secret `{name}` already exists and `Adopt` is `Never`; delete it, give this resource another `Name`, \
              or set `Adopt: IfTagged` (with the tag `{OWNER_TAG}={owner}` on the secret) or `Adopt: Always` to take it over"
         )),
         Adopt::IfTagged | Adopt::Always if tagged_ours => Takeover::Ours,
-        Adopt::Always => Takeover::Adopt,
-        Adopt::IfTagged => {
-            let whose = match owner_tag {
-                Some(other) => format!("belongs to `{other}` (tag `{OWNER_TAG}`)"),
-                None => format!("has no `{OWNER_TAG}` tag"),
-            };
-            Takeover::Refuse(format!(
-                "secret `{name}` already exists and {whose}; it was left untouched. To take it over, tag it `{OWNER_TAG}={owner}` or set `Adopt: Always`; or give this resource another `Name`"
-            ))
-        }
+        Adopt::Always if claim.adopt_any_allowed => Takeover::Adopt,
+        Adopt::Always => Takeover::Refuse(format!(
+            "secret `{name}` already exists and {whose}; it was left untouched. `Adopt: Always` is not allowed \
+             in this function's stage (switch `{}` in `{ALLOW_VARIABLE}`), so only a secret tagged \
+             `{OWNER_TAG}={owner}` is taken over; tag it, or give this resource another `Name`",
+            Switch::AdoptAnySecret
+        )),
+        Adopt::IfTagged => Takeover::Refuse(format!(
+            "secret `{name}` already exists and {whose}; it was left untouched. To take it over, tag it `{OWNER_TAG}={owner}` or set `Adopt: Always`; or give this resource another `Name`"
+        )),
     }
+}
+
+/// Whether the secret an Update's physical id names may be written to: only when it carries
+/// this resource's ownership tag (`owner`). The physical id comes from the event, so without
+/// this an Update naming any secret the function can reach would overwrite it. `Adopt` plays
+/// no part: it is about a secret found by name, and a secret this resource made or took over
+/// carries the tag.
+///
+/// # Errors
+///
+/// The `Reason` for a secret that is not this resource's: it names the tag expected.
+pub fn check_owned(name: &str, owner_tag: Option<&str>, owner: &str) -> Result<(), String> {
+    if owner_tag == Some(owner) {
+        return Ok(());
+    }
+    let found = match owner_tag {
+        Some(other) => format!("its tag says `{other}`"),
+        None => "it has none".to_owned(),
+    };
+    Err(format!(
+        "secret `{name}` does not carry this resource's ownership tag `{OWNER_TAG}={owner}` ({found}); \
+         it was left untouched. An Update writes only to a secret this resource created or took over: \
+         if this secret is this resource's, tag it `{OWNER_TAG}={owner}` and deploy again"
+    ))
 }
 
 /// Tag changes to make.
@@ -732,10 +796,21 @@ mod tests {
         assert_eq!((s["a"], s["b"]), (Source::Generate, Source::Generate));
     }
 
+    fn claim(request_type: RequestType, adopt: Adopt, adopt_any_allowed: bool) -> Claim<'static> {
+        Claim {
+            request_type,
+            adopt,
+            adopt_any_allowed,
+            owner: "app/Db",
+        }
+    }
+
     #[test]
     fn takeover_follows_adopt_and_the_owner_tag() {
         let owner = "app/Db";
-        let t = |adopt, tag: Option<&str>, same| takeover(adopt, "app/db", tag, owner, same);
+        let t = |adopt, tag: Option<&str>, same| {
+            takeover(claim(RequestType::Create, adopt, true), "app/db", tag, same)
+        };
         assert_eq!(t(Adopt::IfTagged, Some(owner), false), Takeover::Ours);
         assert_eq!(t(Adopt::Always, Some(owner), false), Takeover::Ours);
         assert_eq!(t(Adopt::Always, None, false), Takeover::Adopt);
@@ -758,6 +833,98 @@ mod tests {
             panic!()
         };
         assert!(r.contains("`Adopt` is `Never`"), "{r}");
+    }
+
+    #[test]
+    fn adopt_always_without_the_stage_switch_takes_over_only_a_tagged_secret() {
+        for request_type in [RequestType::Create, RequestType::Update] {
+            let t = |tag: Option<&str>| {
+                takeover(
+                    claim(request_type, Adopt::Always, false),
+                    "app/db",
+                    tag,
+                    false,
+                )
+            };
+            assert_eq!(t(Some("app/Db")), Takeover::Ours);
+            for tag in [None, Some("other/X")] {
+                let Takeover::Refuse(r) = t(tag) else {
+                    panic!("{request_type} {tag:?}")
+                };
+                assert!(r.starts_with("secret `app/db` already exists and "), "{r}");
+                assert!(
+                    r.contains("`Adopt: Always` is not allowed in this function's stage (switch `AdoptAnySecret` in `STACKWRIGHT_ALLOW`)"),
+                    "{r}"
+                );
+                assert!(r.contains("tagged `stackwright:owner=app/Db`"), "{r}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_update_takes_back_its_own_tagged_secret_whatever_adopt_says() {
+        // The rollback of a `Name` change returns to the old secret, which is ours.
+        for adopt in [Adopt::Never, Adopt::IfTagged, Adopt::Always] {
+            for allowed in [false, true] {
+                let c = claim(RequestType::Update, adopt, allowed);
+                assert_eq!(
+                    takeover(c, "app/db", Some("app/Db"), false),
+                    Takeover::Ours,
+                    "{adopt:?} {allowed}"
+                );
+            }
+        }
+        // Someone else's is still refused unless `Adopt: Always` is allowed.
+        let c = claim(RequestType::Update, Adopt::Never, true);
+        assert!(matches!(
+            takeover(c, "app/db", Some("other/X"), false),
+            Takeover::Refuse(_)
+        ));
+        let c = claim(RequestType::Update, Adopt::Always, true);
+        assert_eq!(
+            takeover(c, "app/db", Some("other/X"), false),
+            Takeover::Adopt
+        );
+    }
+
+    #[test]
+    fn an_update_writes_only_to_a_secret_tagged_for_this_resource() {
+        assert_eq!(check_owned("app/db", Some("app/Db"), "app/Db"), Ok(()));
+        assert_eq!(
+            check_owned("prod/app", None, "app/Db").unwrap_err(),
+            "secret `prod/app` does not carry this resource's ownership tag `stackwright:owner=app/Db` \
+             (it has none); it was left untouched. An Update writes only to a secret this resource \
+             created or took over: if this secret is this resource's, tag it `stackwright:owner=app/Db` \
+             and deploy again"
+        );
+        let r = check_owned("prod/app", Some("prod/App"), "app/Db").unwrap_err();
+        assert!(r.contains("(its tag says `prod/App`)"), "{r}");
+        // Another logical id of the same stack is not this resource.
+        assert!(check_owned("app/db", Some("app/Cache"), "app/Db").is_err());
+    }
+
+    #[test]
+    fn switches_follow_on_delete_and_adopt() {
+        let keys = json!({"p": {"Generate": "uuid"}});
+        let asked = |extra: Value| {
+            let mut raw = json!({ "Keys": keys });
+            raw.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            switches(&props(raw))
+        };
+        assert_eq!(asked(json!({})), []);
+        assert_eq!(asked(json!({"OnDelete": "Retain", "Adopt": "Never"})), []);
+        assert_eq!(asked(json!({"OnDelete": "Delete"})), [Switch::DeleteSecret]);
+        assert_eq!(
+            asked(json!({"OnDelete": "ForceDelete"})),
+            [Switch::DeleteSecret]
+        );
+        assert_eq!(asked(json!({"Adopt": "Always"})), [Switch::AdoptAnySecret]);
+        assert_eq!(
+            asked(json!({"Adopt": "Always", "OnDelete": "Delete"})),
+            [Switch::DeleteSecret, Switch::AdoptAnySecret]
+        );
     }
 
     fn tag(k: &str, v: &str) -> Tag {

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use custom_resource::aws::Aws;
-use custom_resource::{CustomResource, Outcome, Redactor, Request};
+use custom_resource::{CustomResource, Outcome, Redactor, Request, Switch};
 
 use crate::Error;
 use crate::generate;
-use crate::plan::{self, Basis, Content, OWNER_TAG, Source, TagChanges, Takeover, Version};
+use crate::plan::{self, Basis, Claim, Content, OWNER_TAG, Source, TagChanges, Takeover, Version};
 use crate::properties::{OnDelete, Properties, Spec};
 use crate::store::{
     BY_NAME, BY_PHYSICAL_ID, CURRENT, Described, NewSecret, PREVIOUS, Store, WriteError,
@@ -75,7 +75,8 @@ fn names(sources: &BTreeMap<String, Source>, which: Source) -> Vec<&str> {
 }
 
 impl Seeding<'_> {
-    /// Create at `name`: a new secret, or an existing one when it is ours or `Adopt` allows.
+    /// Create at `name`: a new secret, or an existing one when it is ours or `Adopt` (and the
+    /// stage) allows. An Update comes here too, when its `Name` changed or its secret is gone.
     async fn create_at(&self, req: &Request<Properties>, name: &str) -> Result<Outcome, Error> {
         let props = &req.properties;
         let token = token(req);
@@ -129,11 +130,16 @@ impl Seeding<'_> {
             }
         };
         let by_this_request = existing.has_version(&token);
+        let claim = Claim {
+            request_type: req.request_type,
+            adopt: props.adopt,
+            adopt_any_allowed: req.allows(Switch::AdoptAnySecret),
+            owner: &owner,
+        };
         match plan::takeover(
-            props.adopt,
+            claim,
             name,
             existing.tags.get(OWNER_TAG).map(String::as_str),
-            &owner,
             by_this_request,
         ) {
             Takeover::Refuse(reason) => {
@@ -362,6 +368,21 @@ impl CustomResource for SecretSeeder {
             .await?
         {
             Some(secret) if secret.name == name => {
+                // The physical id comes from the event: write only to a secret tagged for this
+                // resource, whatever else says the request is genuine.
+                let owner = req.owner();
+                if let Err(reason) = plan::check_owned(
+                    &secret.name,
+                    secret.tags.get(OWNER_TAG).map(String::as_str),
+                    &owner,
+                ) {
+                    tracing::warn!(
+                        secret = %secret.name,
+                        owner = secret.tags.get(OWNER_TAG).map(String::as_str),
+                        "the Update's secret is not this resource's (tag {OWNER_TAG}): left as it is"
+                    );
+                    return Err(Error::Refused(reason));
+                }
                 let old = req.old_properties.as_ref();
                 seeding.apply(req, secret, Basis::Update { old }).await
             }
@@ -387,6 +408,15 @@ impl CustomResource for SecretSeeder {
             tracing::info!(
                 secret = id,
                 "OnDelete is Retain: the secret is left as it is"
+            );
+            return Ok(());
+        }
+        if !req.allows(Switch::DeleteSecret) {
+            tracing::warn!(
+                secret = id,
+                on_delete = ?props.on_delete,
+                "OnDelete asks to delete the secret, but this function's stage does not allow \
+                 the switch DeleteSecret (STACKWRIGHT_ALLOW): the secret is left as it is"
             );
             return Ok(());
         }
@@ -434,6 +464,10 @@ impl CustomResource for SecretSeeder {
     fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {
         is_secret_arn(physical_id)
     }
+
+    fn switches(&self, properties: &Properties) -> Vec<Switch> {
+        plan::switches(properties)
+    }
 }
 
 #[cfg(test)]
@@ -450,8 +484,10 @@ mod tests {
         let stack = harness::Stack::new("lazy", &responses);
         let seeder = SecretSeeder::new(Aws::from_env());
         // Clones share the configuration: `seeder` sees what the runner's copy built.
+        // No CloudFormation to ask in-process: this test is about the client, not confirmation.
         let runner = custom_resource::Runner::new(seeder.clone())
             .unwrap()
+            .without_confirmation()
             .allow_response_origin(responses.base_url())
             .unwrap()
             .allow_stack("arn:aws:cloudformation:us-east-1:123456789012:stack/*");
@@ -467,8 +503,8 @@ mod tests {
             ),
         ] {
             let event = stack.delete("Secret", "Custom::SeededSecret", physical_id, properties);
-            runner
-                .handle_payload(event, Duration::from_secs(30))
+            // Boxed: the runner's future (the confirmation's SDK call in it) is large.
+            Box::pin(runner.handle_payload(event, Duration::from_secs(30)))
                 .await
                 .unwrap();
         }

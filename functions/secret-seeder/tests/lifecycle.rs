@@ -20,6 +20,8 @@ use harness::{
 use serde_json::{Value, json};
 
 const TYPE: &str = "Custom::SeededSecret";
+/// The stack status while CloudFormation rolls an update back.
+const ROLLBACK: &str = "UPDATE_ROLLBACK_IN_PROGRESS";
 
 /// A secret's value as key → value. Its `Debug` shows keys and lengths only, so a failing
 /// assertion never prints a value.
@@ -98,9 +100,26 @@ impl World {
         Stack::new(&format!("{prefix}-{suffix}"), &self.responses)
     }
 
-    /// Invokes the function; the `ResponseURL`'s signature must never reach its log.
+    /// Invokes the function, CloudFormation confirming the event; the `ResponseURL`'s
+    /// signature must never reach its log.
     async fn invoke(&self, event: Value) -> Invocation {
         let invocation = self.lambda.invoke(event).await.expect("invocation");
+        self.check_log();
+        invocation
+    }
+
+    /// As [`World::invoke`], with the stack in `stack_status` (a rollback, a clean-up).
+    async fn invoke_during(&self, event: Value, stack_status: &str) -> Invocation {
+        let invocation = self
+            .lambda
+            .invoke_during(event, stack_status)
+            .await
+            .expect("invocation");
+        self.check_log();
+        invocation
+    }
+
+    fn check_log(&self) {
         let signature = self.responses.signature();
         for line in self.lambda.logs() {
             assert!(
@@ -108,7 +127,6 @@ impl World {
                 "the ResponseURL's query reached the log: {line}"
             );
         }
-        invocation
     }
 
     /// The value of the version with `stage` (or `version_id`), as key → value, remembered for
@@ -792,8 +810,11 @@ async fn rollback_of_a_rotate_returns_previous_values(w: &World) {
     assert_ne!(generated(&v1), generated(&v2));
     // CloudFormation rolls back: an Update whose new properties are the old ones.
     let rolled_back = succeeded(
-        &w.invoke(stack.update(LOGICAL, TYPE, &arn, first.clone(), second.clone()))
-            .await,
+        &w.invoke_during(
+            stack.update(LOGICAL, TYPE, &arn, first.clone(), second.clone()),
+            ROLLBACK,
+        )
+        .await,
     );
     assert_eq!(
         w.current(&arn).await,
@@ -816,7 +837,7 @@ async fn rollback_of_a_rotate_returns_previous_values(w: &World) {
     );
     assert_eq!(w.current(&arn).await["password"].len(), 40);
     succeeded(
-        &w.invoke(stack.update(LOGICAL, TYPE, &arn, first, longer))
+        &w.invoke_during(stack.update(LOGICAL, TYPE, &arn, first, longer), ROLLBACK)
             .await,
     );
     assert_eq!(w.current(&arn).await, v1);
@@ -844,7 +865,13 @@ async fn a_name_change_replaces_the_secret(w: &World) {
     let new_values = w.current(&new).await;
     assert_ne!(generated(&new_values), generated(&old_values));
     // CloudFormation's clean-up Delete of the old one follows its OnDelete (Retain).
-    succeeded(&w.invoke(stack.delete(LOGICAL, TYPE, &old, props)).await);
+    succeeded(
+        &w.invoke_during(
+            stack.delete(LOGICAL, TYPE, &old, props),
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+        )
+        .await,
+    );
     assert_eq!(w.current(&old).await, old_values);
 }
 
