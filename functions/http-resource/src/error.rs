@@ -185,6 +185,20 @@ pub enum Error {
         problem: String,
     },
 
+    /// `BaseUrl`'s host (or an address it resolves to) is not one the stage allows
+    /// ([`crate::hosts::HOSTS_VARIABLE`]): nothing was sent, no `Auth` secret read.
+    #[error("the host `{host}` of `BaseUrl` is refused: {refusal}")]
+    HostRefused {
+        /// The host, as the URL has it.
+        host: String,
+        /// Why, naming the variable and what to list.
+        refusal: crate::hosts::Refusal,
+    },
+
+    /// [`crate::hosts::HOSTS_VARIABLE`] cannot be parsed: nothing is sent until it is fixed.
+    #[error("{0}")]
+    HostsSetting(String),
+
     /// The HTTP client could not be set up.
     #[error("internal error: {0}")]
     Internal(String),

@@ -10,13 +10,25 @@
 //! Decisions are plain functions, tested without I/O:
 //! - [`properties`]: the properties, parsed and checked across each other.
 //! - [`endpoint`]: `BaseUrl` rules, request URLs with the id encoded, ids in `Location`.
+//! - [`hosts`]: where requests may go (`STACKWRIGHT_HTTP_HOSTS`): names, patterns, addresses.
 //! - [`retry`]: which answers are retried, backoff with full jitter, `Retry-After`.
 //! - [`plan`]: the idempotency key and what an Update does.
 //! - [`outputs`]: the id and `Outputs` read from a response.
 //! - [`error`]: the errors, whose `Display` is the `Reason`.
 //!
 //! The I/O is narrow: [`sender`] sends one operation with retries; [`auth`] turns `Auth`
-//! secrets into headers; [`HttpResource`] orchestrates.
+//! secrets into headers; [`resolver`] checks `BaseUrl`'s host and vets every address the
+//! client connects to; [`HttpResource`] orchestrates.
+//!
+//! # Trust
+//!
+//! The event is untrusted input: anyone allowed to invoke the function can write one. So:
+//! - Requests go only to hosts the stage lists in [`hosts::HOSTS_VARIABLE`]; the check comes
+//!   before any `Auth` secret is read, and the client connects only to addresses its own
+//!   resolver vetted, follows no redirect and ignores proxy variables.
+//! - Deleting the remote object is [`Switch::DeleteRemote`]: when the stage does not allow
+//!   it, a Delete retains (SUCCESS, nothing sent), and a failed Create's new object is left
+//!   in place. The runner fails a Create that asks for it.
 //!
 //! The protocol library does the rest: ids CloudFormation invents never reach this crate
 //! (the runner answers their Delete and turns their Update into a Create), secrets are read
@@ -27,55 +39,92 @@
 pub mod auth;
 pub mod endpoint;
 pub mod error;
+pub mod hosts;
 pub mod outputs;
 pub mod plan;
 pub mod properties;
+pub mod resolver;
 pub mod retry;
 pub mod sender;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use custom_resource::redact::{Redactor, sensitive_name};
 use custom_resource::secrets::{SecretSource, SecretsManager};
-use custom_resource::{CustomResource, Outcome, Request};
+use custom_resource::{CustomResource, Outcome, Request, Switch};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 
 pub use error::Error;
 pub use properties::{Properties, parse_properties};
 
+use crate::hosts::HostList;
 use crate::outputs::{IdProblem, describe_body, id_from_body, read_outputs};
 use crate::plan::{UpdatePlan, idempotency_key, plan_update};
 use crate::properties::{IdFrom, OnDelete, Op};
 use crate::sender::{Answer, Sender};
 
-/// The resource: one HTTP client and one secret reader for the whole process (Secrets
-/// Manager through the library's shared AWS configuration, unless a test gives another).
+/// The longest the check of `BaseUrl`'s host waits for its name to resolve.
+const CHECK_RESOLVE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The resource: one HTTP client, one secret reader and the stage's host list for the whole
+/// process (Secrets Manager through the library's shared AWS configuration, unless a test
+/// gives another).
 pub struct HttpResource<S = SecretsManager> {
     client: reqwest::Client,
     secrets: S,
+    hosts: Result<Arc<HostList>, String>,
 }
 
-impl HttpResource {
-    /// The HTTP client every request goes through: the protocol library's TLS set-up
-    /// (rustls on aws-lc-rs, Mozilla's roots plus `SSL_CERT_FILE`), and no redirects, so that
-    /// a credential never follows one to another address.
-    ///
-    /// # Errors
-    ///
-    /// When the TLS set-up fails.
-    pub fn http_client() -> Result<reqwest::Client, Error> {
-        custom_resource::http::client_builder()
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::Internal(e.without_url().to_string()))
-    }
+/// The HTTP client every request goes through: the protocol library's TLS set-up (rustls on
+/// aws-lc-rs, Mozilla's roots plus `SSL_CERT_FILE`); names resolved only through a resolver
+/// that vets every address against `hosts`; no redirects, so that a credential never follows
+/// one to another address; and no proxy, so that neither `HTTPS_PROXY` nor any other variable
+/// sends a request (and its credential) elsewhere.
+pub(crate) fn http_client(hosts: Arc<HostList>) -> Result<reqwest::Client, Error> {
+    custom_resource::http::client_builder()
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .no_proxy()
+        .dns_resolver(Arc::new(resolver::VettingResolver::new(hosts)))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::Internal(e.without_url().to_string()))
 }
 
 impl<S: SecretSource> HttpResource<S> {
-    /// A resource over this client and reader (made once, in `main`; the reader builds its
-    /// AWS client on the first request that has `Auth`).
-    pub fn new(client: reqwest::Client, secrets: S) -> Self {
-        Self { client, secrets }
+    /// A resource over this secret reader, sending only where `hosts` allows (read once, in
+    /// `main`, with [`HostList::from_env`]), through one HTTP client built here on the same
+    /// list. A list that does not parse is kept as its problem: every request that would send
+    /// fails naming it, and the client's resolver allows nothing. The reader builds its AWS
+    /// client on the first request that has `Auth`.
+    ///
+    /// # Errors
+    ///
+    /// When the HTTP client's TLS set-up fails.
+    pub fn new(secrets: S, hosts: Result<HostList, String>) -> Result<Self, Error> {
+        let list = Arc::new(hosts.clone().unwrap_or_default());
+        let client = http_client(Arc::clone(&list))?;
+        Ok(Self {
+            client,
+            secrets,
+            hosts: hosts.map(|_| list),
+        })
+    }
+
+    /// Refuses a `BaseUrl` whose host the stage does not allow. Called before anything is
+    /// sent, and before any `Auth` secret is read.
+    async fn check_host(
+        &self,
+        props: &Properties,
+        request: &Request<Properties>,
+    ) -> Result<(), Error> {
+        let hosts = self
+            .hosts
+            .as_ref()
+            .map_err(|problem| Error::HostsSetting(problem.clone()))?;
+        let limit = request.remaining().min(CHECK_RESOLVE_LIMIT);
+        resolver::check(hosts, &props.base_url, limit).await
     }
 
     /// Reads the `Auth` secrets and sets up the requests of one invocation. What must not
@@ -104,6 +153,7 @@ impl<S: SecretSource> HttpResource<S> {
         Ok(Session {
             props,
             redactor,
+            delete_allowed: request.allows(Switch::DeleteRemote),
             sender: Sender {
                 client: &self.client,
                 base: &props.base_url,
@@ -120,6 +170,8 @@ impl<S: SecretSource> HttpResource<S> {
 struct Session<'a> {
     props: &'a Properties,
     redactor: &'a Redactor,
+    /// Whether the stage allows deleting a remote object ([`Switch::DeleteRemote`]).
+    delete_allowed: bool,
     sender: Sender<'a>,
 }
 
@@ -269,11 +321,18 @@ impl Session<'_> {
     }
 
     /// After a failure that follows a successful Create: delete the new object when the
-    /// template configures `Delete` (it would be deleted on rollback anyway, but CloudFormation
-    /// never learns its id), and say what became of it.
+    /// template configures `Delete` and the stage allows it (it would be deleted on rollback
+    /// anyway, but CloudFormation never learns its id), and say what became of it.
     async fn undo_create(&self, id: &str) -> String {
         let props = self.props;
         let delete = match (&props.delete, props.on_delete) {
+            (Some(_), OnDelete::Delete) if !self.delete_allowed => {
+                tracing::error!(physical_id = %id, "the new object is left in place: the stage does not allow `DeleteRemote`");
+                return format!(
+                    "the new object `{id}` was left in place (`{}` does not allow `DeleteRemote`): remove it by hand",
+                    custom_resource::trust::ALLOW_VARIABLE
+                );
+            }
             (Some(delete), OnDelete::Delete) => delete,
             _ => {
                 tracing::error!(physical_id = %id, "the new object is left in place: the template has no `Delete` operation or retains");
@@ -337,6 +396,7 @@ impl<S: SecretSource> CustomResource for HttpResource<S> {
     type Error = Error;
 
     async fn create(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
+        self.check_host(&request.properties, request).await?;
         let session = self.session(&request.properties, request).await?;
         session.create(request).await
     }
@@ -351,6 +411,7 @@ impl<S: SecretSource> CustomResource for HttpResource<S> {
             tracing::info!(physical_id = %id, "nothing to change remotely and no `Outputs`");
             return Ok(Outcome::keep_id().no_echo(props.no_echo));
         }
+        self.check_host(props, request).await?;
         let session = self.session(props, request).await?;
         session.update(request, plan).await
     }
@@ -369,6 +430,16 @@ impl<S: SecretSource> CustomResource for HttpResource<S> {
             }
             (Some(delete), OnDelete::Delete) => delete,
         };
+        if !request.allows(Switch::DeleteRemote) {
+            tracing::warn!(
+                physical_id = %id,
+                "`{}` does not allow `DeleteRemote`: the remote object is kept",
+                custom_resource::trust::ALLOW_VARIABLE
+            );
+            return Ok(());
+        }
+        // Before the secret is read: a host the stage does not allow gets nothing.
+        self.check_host(props, request).await?;
         let session = self.session(props, request).await?;
         let answer = session
             .sender
@@ -380,6 +451,16 @@ impl<S: SecretSource> CustomResource for HttpResource<S> {
             tracing::info!(physical_id = %id, status = answer.status.as_u16(), "deleted");
         }
         Ok(())
+    }
+
+    /// Deleting the remote object: asked for when the template configures `Delete` and does
+    /// not retain.
+    fn switches(&self, props: &Properties) -> Vec<Switch> {
+        if props.delete.is_some() && props.on_delete == OnDelete::Delete {
+            vec![Switch::DeleteRemote]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Any id that can be put into a path may be a remote object's; the runner has already

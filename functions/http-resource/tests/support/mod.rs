@@ -23,6 +23,9 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+/// The variable listing where the function may send requests.
+pub const HOSTS_VARIABLE: &str = "STACKWRIGHT_HTTP_HOSTS";
+
 /// The resource type under test.
 pub const TYPE: &str = "Custom::HttpResource";
 
@@ -43,9 +46,12 @@ impl Setup {
     pub async fn with(stack: &str, configure: impl FnOnce(LambdaConfig) -> LambdaConfig) -> Self {
         let responses = ResponseServer::start().await.expect("response server");
         let binary = harness::pinned(env!("CARGO_BIN_EXE_http-resource")).expect("the binary");
+        // The tests' APIs listen on 127.0.0.1: the stage lists that address, and nothing
+        // else (a test of the list sets its own after this).
         let config = LambdaConfig::new(binary)
             .responses(&responses)
-            .env("RUST_LOG", "trace");
+            .env("RUST_LOG", "trace")
+            .env(HOSTS_VARIABLE, "127.0.0.1");
         let lambda = Lambda::start(configure(config))
             .await
             .expect("the http-resource binary");
@@ -285,6 +291,58 @@ async fn handle(State(state): State<Arc<ApiState>>, request: Request) -> Respons
             }
             response
         }
+    }
+}
+
+/// A Secrets Manager of the tests' own, which records every call: a test that must read no
+/// secret shows that nothing arrived. It answers `GetSecretValue` for any id with
+/// `{"token": <token>}`. Point the function at it with [`FakeSecrets::env`].
+pub struct FakeSecrets {
+    api: FakeApi,
+}
+
+impl FakeSecrets {
+    pub async fn start(token: &str) -> Self {
+        let secret = serde_json::json!({"token": token}).to_string();
+        let api = FakeApi::start(move |req, _| {
+            let id = req.json()["SecretId"].as_str().unwrap_or_default().to_owned();
+            match req.header("x-amz-target") {
+                Some("secretsmanager.GetSecretValue") => Reply::Respond {
+                    status: 200,
+                    headers: vec![(
+                        "content-type".into(),
+                        "application/x-amz-json-1.1".into(),
+                    )],
+                    body: serde_json::json!({
+                        "ARN": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{id}-AbCdEf"),
+                        "Name": id,
+                        "SecretString": secret,
+                        "VersionId": "00000000-0000-0000-0000-000000000001",
+                        "VersionStages": ["AWSCURRENT"],
+                        "CreatedDate": 1_764_547_200,
+                    })
+                    .to_string(),
+                },
+                _ => Reply::json(400, serde_json::json!({"__type": "InvalidRequestException"})),
+            }
+        })
+        .await;
+        Self { api }
+    }
+
+    /// What the function needs to reach it (the harness's own CloudFormation keeps its more
+    /// specific variable).
+    pub fn env(&self) -> (&'static str, String) {
+        ("AWS_ENDPOINT_URL", self.api.base_url())
+    }
+
+    /// The secret ids read so far.
+    pub fn reads(&self) -> Vec<String> {
+        self.api
+            .seen()
+            .iter()
+            .map(|r| r.json()["SecretId"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 }
 
