@@ -84,7 +84,8 @@ async fn success_answers_once_with_the_id_and_data() {
     assert_eq!(r["NoEcho"], false);
     assert_eq!(
         r["Data"],
-        json!({"Name": "a", "Count": 5, "Enabled": true, "RequestType": "Create"})
+        json!({"Name": "a", "Count": 5, "Enabled": true, "RequestType": "Create",
+               "Allowed": true, "Phase": "CREATE_IN_PROGRESS"})
     );
     for key in ["StackId", "RequestId", "LogicalResourceId"] {
         assert_eq!(r[key], event[key], "{key}");
@@ -373,6 +374,212 @@ async fn a_request_for_a_stack_not_listed_does_nothing() {
     assert_eq!(s.invoke(delete).await.response()["Status"], "FAILED");
 }
 
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/stackwright-test";
+
+/// The stand-in CloudFormation at rest: the stack `UPDATE_COMPLETE`, `Thing` is `example:a`.
+fn at_rest(s: &Setup) {
+    let api = s.lambda.cloudformation();
+    api.set_stack(s.stack.stack_id(), "UPDATE_COMPLETE");
+    api.set_resource(
+        s.stack.stack_id(),
+        "Thing",
+        "UPDATE_COMPLETE",
+        Some("example:a"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cloudformation_does_not_confirm_does_nothing() {
+    let s = Setup::new().await;
+    assert!(
+        s.stack.stack_id().starts_with(STACK_ID),
+        "{}",
+        s.stack.stack_id()
+    );
+    let update = |name: &str, id: &str| {
+        s.stack.update(
+            "Thing",
+            TYPE,
+            id,
+            json!({"Name": name}),
+            json!({"Name": "a"}),
+        )
+    };
+    // Given a stack at rest (no operation in progress),
+    at_rest(&s);
+    // a forged Create and Update are FAILED: nothing was done,
+    for event in [s.create(json!({"Name": "b"})), update("b", "example:a")] {
+        let r = s.lambda.invoke_forged(event).await.unwrap().response();
+        assert_eq!(r["Status"], "FAILED", "{r}");
+        assert!(
+            reason(&r).starts_with("not part of a stack operation in progress"),
+            "{r}"
+        );
+        assert!(reason(&r).contains("`UPDATE_COMPLETE`"), "{r}");
+    }
+    // and a forged Delete retains: SUCCESS without calling the resource (it would fail).
+    let delete = s.stack.delete(
+        "Thing",
+        TYPE,
+        "example:a",
+        json!({"Name": "a", "Behavior": "Fail"}),
+    );
+    let r = s
+        .lambda
+        .invoke_forged(delete.clone())
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // While an update of the stack is in progress, an Update naming another physical id than
+    // the resource's current one is refused too.
+    let api = s.lambda.cloudformation();
+    api.set_stack(s.stack.stack_id(), "UPDATE_IN_PROGRESS");
+    api.set_resource(
+        s.stack.stack_id(),
+        "Thing",
+        "UPDATE_IN_PROGRESS",
+        Some("example:a"),
+    );
+    let r = s
+        .lambda
+        .invoke_forged(update("b", "example:other"))
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(reason(&r).contains("current physical id"), "{r}");
+    // The function asked only the two read-only calls.
+    let calls = api.calls();
+    assert!(!calls.is_empty());
+    assert!(
+        calls
+            .iter()
+            .all(|c| c == "DescribeStacks" || c == "DescribeStackResource"),
+        "{calls:?}"
+    );
+    // The same requests, sent by CloudFormation, act: the Update succeeds, the Delete reaches
+    // the resource.
+    let r = s.invoke(update("b", "example:a")).await.response();
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Phase"], "UPDATE_IN_PROGRESS");
+    assert_eq!(s.invoke(delete).await.response()["Status"], "FAILED");
+    s.assert_no_leak();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_is_told_apart_by_the_stacks_status() {
+    let s = Setup::new().await;
+    let update = s.stack.update(
+        "Thing",
+        TYPE,
+        "example:a",
+        json!({"Name": "a"}),
+        json!({"Name": "b"}),
+    );
+    let r = s
+        .lambda
+        .invoke_during(update, "UPDATE_ROLLBACK_IN_PROGRESS")
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Phase"], "UPDATE_ROLLBACK_IN_PROGRESS");
+    // The operation ended with the answer.
+    assert_eq!(
+        s.lambda
+            .cloudformation()
+            .stack_status(s.stack.stack_id())
+            .as_deref(),
+        Some("UPDATE_ROLLBACK_COMPLETE")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmation_off_acts_without_asking_cloudformation() {
+    let s = Setup::with(|c| c.env("STACKWRIGHT_CONFIRM", "off")).await;
+    at_rest(&s);
+    let r = s
+        .lambda
+        .invoke_forged(s.create(json!({"Name": "a"})))
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Phase"], "unconfirmed");
+    assert!(s.lambda.cloudformation().calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_that_would_do_nothing_asks_nobody() {
+    let s = Setup::new().await;
+    at_rest(&s);
+    for id in ["other:thing", "stackwright-test-Thing-ABCDEF123456"] {
+        let delete = s.stack.delete("Thing", TYPE, id, json!({"Name": "a"}));
+        let r = s.lambda.invoke_forged(delete).await.unwrap().response();
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+    }
+    assert!(s.lambda.cloudformation().calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudformation_out_of_reach_confirms_nothing() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let s = Setup::with(|c| c.env("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:1")).await;
+    let r = s.invoke(s.create(json!({"Name": "a"}))).await.response();
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(reason(&r).contains("could not ask CloudFormation"), "{r}");
+    let delete = s.stack.delete(
+        "Thing",
+        TYPE,
+        "example:a",
+        json!({"Name": "a", "Behavior": "Fail"}),
+    );
+    assert_eq!(s.invoke(delete).await.response()["Status"], "SUCCESS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switches_the_stage_does_not_allow_fail_a_create_are_ignored_on_update_and_retain_on_delete()
+ {
+    let destructive = json!({"Name": "a", "Destructive": true});
+    // Given a stage that allows no switch,
+    let s = Setup::with(|c| c.env("STACKWRIGHT_ALLOW", "")).await;
+    // a Create asking for one is FAILED, naming it and the variable;
+    let r = s.invoke(s.create(destructive.clone())).await.response();
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(reason(&r).contains("`DropDatabase`"), "{r}");
+    assert!(reason(&r).contains("`STACKWRIGHT_ALLOW`"), "{r}");
+    // an Update (perhaps a rollback) goes on without it and says so in `Data.Ignored`;
+    let update = s.stack.update(
+        "Thing",
+        TYPE,
+        "example:a",
+        destructive.clone(),
+        json!({"Name": "a"}),
+    );
+    let r = s.invoke(update).await.response();
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Ignored"], "DropDatabase");
+    assert_eq!(r["Data"]["Allowed"], false);
+    // a Delete retains (the resource's delete would fail if it acted).
+    let delete = |s: &Setup| {
+        s.stack.delete(
+            "Thing",
+            TYPE,
+            "example:a",
+            json!({"Name": "a", "Destructive": true, "Behavior": "Fail"}),
+        )
+    };
+    assert_eq!(s.invoke(delete(&s)).await.response()["Status"], "SUCCESS");
+    // Allowed (the harness's default: every switch), the same requests act.
+    let s = Setup::new().await;
+    let r = s.invoke(s.create(destructive)).await.response();
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Allowed"], true);
+    assert!(r["Data"].get("Ignored").is_none(), "{r}");
+    assert_eq!(s.invoke(delete(&s)).await.response()["Status"], "FAILED");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_put_is_retried() {
     let s = Setup::new().await;
@@ -480,7 +687,7 @@ async fn an_unknown_property_is_named_with_the_known_ones() {
     assert_eq!(r["Status"], "FAILED");
     assert_eq!(
         reason(&r),
-        "unknown property `Colour`; expected one of `Name`, `Behavior`, `SleepSeconds`, `Count`, `Enabled`, `ReasonLength`, `DataBytes`"
+        "unknown property `Colour`; expected one of `Name`, `Behavior`, `SleepSeconds`, `Count`, `Enabled`, `ReasonLength`, `DataBytes`, `Destructive`"
     );
     let r = s.invoke(s.create(json!({}))).await.response();
     assert_eq!(reason(&r), "missing required property `Name`");

@@ -2,12 +2,13 @@
 //!
 //! It manages nothing outside itself: its physical id is `example:<Name>`, so changing `Name`
 //! is a replacement. `Behavior` makes it misbehave on purpose (fail, panic, hang) so the tests
-//! can show that CloudFormation is answered every time.
+//! can show that CloudFormation is answered every time. `Destructive: true` asks for the
+//! `DropDatabase` switch, to show how switches the stage does not allow are handled.
 
 use std::time::Duration;
 
 use custom_resource::properties::de;
-use custom_resource::{CustomResource, Outcome, Request};
+use custom_resource::{CustomResource, Outcome, Request, Switch};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,9 @@ struct Properties {
     /// Size of a `Blob` attribute in `Data`.
     #[serde(default, deserialize_with = "de::opt_number")]
     data_bytes: Option<usize>,
+    /// Asks for the `DropDatabase` switch; a Delete without it retains (does nothing).
+    #[serde(default, deserialize_with = "de::boolean")]
+    destructive: bool,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -69,7 +73,15 @@ impl Example {
         let mut outcome = Outcome::new(format!("example:{}", props.name))
             .with("Name", props.name.clone())
             .with("Enabled", props.enabled)
-            .with("RequestType", request.request_type.to_string());
+            .with("RequestType", request.request_type.to_string())
+            .with("Allowed", request.allows(Switch::DropDatabase))
+            .with(
+                "Phase",
+                request
+                    .phase
+                    .as_ref()
+                    .map_or_else(|| "unconfirmed".to_owned(), ToString::to_string),
+            );
         if let Some(count) = props.count {
             outcome = outcome.with("Count", count);
         }
@@ -93,7 +105,19 @@ impl CustomResource for Example {
     }
 
     async fn delete(&self, request: &Request<Properties>) -> Result<(), Error> {
+        if request.properties.destructive && !request.allows(Switch::DropDatabase) {
+            // Retained: what the switch guards is not touched.
+            return Ok(());
+        }
         self.act(request).await.map(|_| ())
+    }
+
+    fn switches(&self, properties: &Properties) -> Vec<Switch> {
+        if properties.destructive {
+            vec![Switch::DropDatabase]
+        } else {
+            Vec::new()
+        }
     }
 
     fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {

@@ -205,13 +205,16 @@ impl CloudFormation {
         deadline: Instant,
     ) -> Result<Observed, String> {
         let client = self.aws.cloudformation().await.map_err(|e| e.to_string())?;
-        let stacks = client.describe_stacks().stack_name(stack_id).send();
-        let resource = client
-            .describe_stack_resource()
-            .stack_name(stack_id)
-            .logical_resource_id(logical_id)
-            .send();
-        let started = tokio::time::Instant::now();
+        // Boxed: each SDK call's future is tens of kilobytes.
+        let stacks = Box::pin(client.describe_stacks().stack_name(stack_id).send());
+        let resource = Box::pin(
+            client
+                .describe_stack_resource()
+                .stack_name(stack_id)
+                .logical_resource_id(logical_id)
+                .send(),
+        );
+        let started = Instant::now();
         let (stacks, resource) = within(deadline, async { tokio::join!(stacks, resource) })
             .await
             .map_err(|_| {

@@ -73,6 +73,9 @@ pub fn client_builder() -> Result<reqwest::ClientBuilder, Error> {
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls_config()?)
         .connect_timeout(Duration::from_secs(5))
+        // Proxy variables are not the function's to follow: an answer (a credential in its
+        // URL) goes straight to CloudFormation.
+        .no_proxy()
         .pool_idle_timeout(Duration::from_secs(30))
         .user_agent(concat!("stackwright/", env!("CARGO_PKG_VERSION"))))
 }

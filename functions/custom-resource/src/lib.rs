@@ -51,14 +51,14 @@
 //!    a Delete retains. The stack's status tells a rollback apart ([`Request::phase`]).
 //!    `STACKWRIGHT_CONFIRM=off` in the environment turns it off.
 //! 10. **Destructive switches are the stage's** ([`trust::Allowed`]): what a resource's
-//!    properties ask for through [`CustomResource::switches`] takes effect only when
-//!    `STACKWRIGHT_ALLOW` lists it. Not allowed: a Create is FAILED naming the switch, an Update
-//!    goes on without it and names it in `Data.Ignored`, a Delete retains
-//!    ([`Request::allows`]).
+//!     properties ask for through [`CustomResource::switches`] takes effect only when
+//!     `STACKWRIGHT_ALLOW` lists it. Not allowed: a Create is FAILED naming the switch, an Update
+//!     goes on without it and names it in `Data.Ignored`, a Delete retains
+//!     ([`Request::allows`]).
 //! 11. **What Lambda is told**: Ok once a response was delivered (so Lambda's retries repeat
-//!    nothing), and Ok too when the `ResponseURL` refused it with a 4xx other than 408 and 429
-//!    (expired or forged: a replay would only run the side effects again); an error only when
-//!    delivery failed for want of an answer, so Lambda delivers the event again.
+//!     nothing), and Ok too when the `ResponseURL` refused it with a 4xx other than 408 and 429
+//!     (expired or forged: a replay would only run the side effects again); an error only when
+//!     delivery failed for want of an answer, so Lambda delivers the event again.
 //!
 //! # Layout
 //!

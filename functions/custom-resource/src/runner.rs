@@ -622,9 +622,13 @@ impl<R: CustomResource> Runner<R> {
         };
         let ids = &envelope.ids;
         let started = Instant::now();
-        let observed = cloudformation
-            .observe(&ids.stack_id, &ids.logical_resource_id, deadlines.soft)
-            .await?;
+        // Boxed: the SDK's futures are deep, and every function's `main` future holds this one.
+        let observed = Box::pin(cloudformation.observe(
+            &ids.stack_id,
+            &ids.logical_resource_id,
+            deadlines.soft,
+        ))
+        .await?;
         let verdict = confirm::judge(
             envelope.request_type,
             ids.physical_resource_id.as_deref(),

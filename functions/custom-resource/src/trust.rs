@@ -178,12 +178,17 @@ impl Allowed {
         allowed
     }
 
-    /// The switches named in `text` (comma-separated, case-insensitive), and the names that
-    /// are not switches.
+    /// The switches named in `text` (comma-separated, case-insensitive; `none` names none),
+    /// and the names that are not switches.
     pub fn parse(text: &str) -> (Self, Vec<String>) {
         let mut allowed = Self::default();
         let mut unknown = Vec::new();
-        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        // `none` says "nothing" explicitly (a template mapping cannot hold an empty value).
+        for name in text
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("none"))
+        {
             match name.parse::<Switch>() {
                 Ok(switch) => {
                     allowed.switches.insert(switch);
@@ -256,6 +261,7 @@ mod tests {
         assert_eq!(unknown, ["Dragon"]);
         assert_eq!(allowed.to_string(), "AllowDown,DeleteSecret");
         assert_eq!(Allowed::parse("").0, Allowed::default());
+        assert_eq!(Allowed::parse("none"), (Allowed::default(), Vec::new()));
         for switch in Switch::ALL {
             assert_eq!(switch.name().parse::<Switch>(), Ok(switch));
             assert!(Allowed::all().allows(switch));

@@ -165,12 +165,17 @@ impl CloudFormationApi {
             .stacks
             .insert(ids.stack_id.clone(), stack_status.to_owned());
         *known.in_flight.entry(ids.stack_id.clone()).or_default() += 1;
-        // In a cleanup phase the resource keeps its new id and status; the Delete names the
-        // old one.
+        // In a cleanup phase a replaced resource keeps its new id and status while the Delete
+        // names the old one; a resource removed from the template is deleted under its own.
         let cleanup =
             stack_status.ends_with("_CLEANUP_IN_PROGRESS") && ids.request_type == "Delete";
         let key = (ids.stack_id, ids.logical_id);
-        if cleanup && known.resources.contains_key(&key) {
+        if cleanup
+            && known
+                .resources
+                .get(&key)
+                .is_some_and(|r| r.physical_id != ids.physical_id)
+        {
             return;
         }
         known.resources.insert(
@@ -201,7 +206,13 @@ impl CloudFormationApi {
             .stacks
             .get(&ids.stack_id)
             .is_some_and(|s| s.ends_with("_CLEANUP_IN_PROGRESS"));
-        if !(cleanup && ids.request_type == "Delete") {
+        let replaced = cleanup
+            && ids.request_type == "Delete"
+            && known
+                .resources
+                .get(&key)
+                .is_some_and(|r| r.physical_id != ids.physical_id);
+        if !replaced {
             let verb = match ids.request_type {
                 "Create" => "CREATE",
                 "Update" => "UPDATE",

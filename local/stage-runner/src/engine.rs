@@ -109,6 +109,8 @@ struct Run<'o> {
     lambdas: BTreeMap<String, Lambda>,
     http: reqwest::Client,
     events: Vec<Event>,
+    /// The stack's status, as the last stack event set it.
+    stack_status: String,
     started: Instant,
     out: &'o mut dyn Write,
 }
@@ -279,6 +281,7 @@ impl<'o> Run<'o> {
             lambdas: BTreeMap::new(),
             http,
             events: Vec::new(),
+            stack_status: String::new(),
             started: Instant::now(),
             out,
         };
@@ -374,6 +377,10 @@ impl<'o> Run<'o> {
             "{clock}  {logical_id:<24} {kind:<28} {status:<26} {reason}"
         );
         self.events.push(event);
+        if kind == "AWS::CloudFormation::Stack" {
+            // What the stand-in CloudFormation tells a function that asks.
+            self.stack_status = status.to_owned();
+        }
     }
 
     fn report(&mut self, ok: bool) -> Report {
@@ -406,13 +413,22 @@ impl<'o> Run<'o> {
             for (k, v) in self.services.aws_env(&self.stack.region) {
                 config = config.env(k, v);
             }
-            if let Some(f) = self.functions.values().find(|f| f.binary == binary) {
-                for (k, v) in &f.env {
-                    config = config.env(k.clone(), v.clone());
-                }
-            }
-            for (k, v) in self.overrides.environment.get(binary).into_iter().flatten() {
+            let template_env: &[(String, String)] = self
+                .functions
+                .values()
+                .find(|f| f.binary == binary)
+                .map_or(&[], |f| &f.env);
+            for (k, v) in template_env {
                 config = config.env(k.clone(), v.clone());
+            }
+            // An override may extend the template's value: `{template}` stands for it.
+            for (k, v) in self.overrides.environment.get(binary).into_iter().flatten() {
+                let from_template = template_env
+                    .iter()
+                    .rev()
+                    .find(|(key, _)| key == k)
+                    .map_or("", |(_, value)| value.as_str());
+                config = config.env(k.clone(), v.replace("{template}", from_template));
             }
             for (b, k, v) in &self.options.env {
                 if b == binary {
@@ -494,11 +510,16 @@ impl<'o> Run<'o> {
         if let Some(t) = properties.get("ServiceTimeout") {
             event["ServiceTimeout"] = t.clone();
         }
+        let stack_status = self.stack_status.clone();
         let lambda = self.lambda(function).await?;
-        let invocation = lambda
-            .invoke(event)
-            .await
-            .map_err(|e| Error::Invoke(e.to_string()))?;
+        // The function asks CloudFormation whether this request is real: the stand-in answers
+        // with the phase this run is in (a rollback, a cleanup, a delete).
+        let invocation = if stack_status.ends_with("_IN_PROGRESS") {
+            lambda.invoke_during(event, &stack_status).await
+        } else {
+            lambda.invoke(event).await
+        };
+        let invocation = invocation.map_err(|e| Error::Invoke(e.to_string()))?;
         let delivered = invocation.delivered();
         match delivered.first().and_then(|p| p.json()) {
             Some(body) => Ok(body),
