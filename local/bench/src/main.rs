@@ -15,7 +15,11 @@
 //!   same for `sdk-roots-probe` with the SDK's default client, the control that shows the
 //!   bench can see that cost, and with the shared client;
 //! - handling time and peak RSS: a Delete of a failed Create (no I/O), and a typical Create;
-//! - migrations: 200 small migrations through db-migration against psql running the same SQL.
+//! - migrations: 200 small migrations through db-migration against psql running the same SQL;
+//! - the confirmation call: http-resource's typical Create, cold and warm, with the library
+//!   asking CloudFormation (`DescribeStacks` + `DescribeStackResource`, at once, the harness's
+//!   stand-in on loopback) and with `STACKWRIGHT_CONFIRM=off`. On AWS add one round trip to
+//!   CloudFormation's endpoint in the region, which loopback cannot show.
 //!
 //! Targets are printed beside the figures, not enforced: machines are noisy.
 
@@ -141,6 +145,18 @@ struct Migrations {
     ratio: f64,
 }
 
+/// The cost of asking CloudFormation before acting.
+#[derive(Debug, Serialize)]
+struct Confirmation {
+    what: String,
+    cold_on_ms: Vec<f64>,
+    cold_off_ms: Vec<f64>,
+    warm_on_ms: Vec<f64>,
+    warm_off_ms: Vec<f64>,
+    cold_difference_ms: f64,
+    warm_difference_ms: f64,
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     date: String,
@@ -150,6 +166,7 @@ struct Report {
     functions: Vec<Figures>,
     probes: Vec<Probe>,
     migrations: Option<Migrations>,
+    confirmation: Confirmation,
 }
 
 struct Args {
@@ -263,7 +280,9 @@ struct Env {
 fn config(binary: PathBuf, responses: &ResponseServer, env: &Env) -> LambdaConfig {
     let mut config = LambdaConfig::new(binary)
         .responses(responses)
-        .timeout(Duration::from_secs(60));
+        .timeout(Duration::from_secs(60))
+        // http-resource's local API.
+        .env("STACKWRIGHT_HTTP_HOSTS", "127.0.0.1");
     for (k, v) in env.moto.env() {
         config = config.env(k, v);
     }
@@ -751,6 +770,59 @@ fn mark(ok: bool) -> &'static str {
     if ok { "" } else { " (over)" }
 }
 
+/// http-resource's typical Create, cold then warm, with the confirmation on and off, `runs`
+/// times each, alternating which goes first.
+async fn confirmation(args: &Args, env: &Env) -> anyhow::Result<Confirmation> {
+    let binary = args.release.join("http-resource");
+    let (mut cold_on, mut cold_off, mut warm_on, mut warm_off) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..args.runs {
+        let order = if run % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for on in order {
+            let http = ResponseServer::start().await?;
+            let mut config = config(binary.clone(), &http, env);
+            if !on {
+                config = config.env("STACKWRIGHT_CONFIRM", "off");
+            }
+            let lambda = Lambda::start(config).await?;
+            let stack = Stack::new("stackwright-bench", &http);
+            let (properties, _) = typical_create("http-resource", env, run);
+            let cold = lambda
+                .invoke(stack.create("Cold", "Custom::HttpResource", properties.clone()))
+                .await?;
+            answered(&cold, "confirmation: cold Create")?;
+            let warm = lambda
+                .invoke(stack.create("Warm", "Custom::HttpResource", properties))
+                .await?;
+            answered(&warm, "confirmation: warm Create")?;
+            let calls = lambda.cloudformation().calls().len();
+            if (calls > 0) != on {
+                bail!("confirmation {on}: the function made {calls} CloudFormation calls");
+            }
+            let (cold_v, warm_v) = if on {
+                (&mut cold_on, &mut warm_on)
+            } else {
+                (&mut cold_off, &mut warm_off)
+            };
+            cold_v.push(ms(cold.duration));
+            warm_v.push(ms(warm.duration));
+        }
+    }
+    Ok(Confirmation {
+        what: "http-resource: a typical Create (an object on a local REST API)".into(),
+        cold_difference_ms: median(&cold_on) - median(&cold_off),
+        warm_difference_ms: median(&warm_on) - median(&warm_off),
+        cold_on_ms: cold_on,
+        cold_off_ms: cold_off,
+        warm_on_ms: warm_on,
+        warm_off_ms: warm_off,
+    })
+}
+
 fn print(report: &Report) {
     println!(
         "\nstackwright benchmarks, {} on {}, median of {} runs\n",
@@ -848,6 +920,19 @@ fn print(report: &Report) {
             mark(m.ratio <= 1.3)
         );
     }
+    let c = &report.confirmation;
+    println!(
+        "\nAsking CloudFormation before acting ({}), median: cold {:.1} ms with / {:.1} ms without \
+         (+{:.1} ms), warm {:.1} ms / {:.1} ms (+{:.1} ms); on AWS add a round trip to the \
+         regional endpoint",
+        c.what,
+        median(&c.cold_on_ms),
+        median(&c.cold_off_ms),
+        c.cold_difference_ms,
+        median(&c.warm_on_ms),
+        median(&c.warm_off_ms),
+        c.warm_difference_ms,
+    );
 }
 
 fn machine() -> String {
@@ -948,6 +1033,8 @@ async fn main() -> anyhow::Result<()> {
             None
         }
     };
+    eprintln!("measuring the confirmation call …");
+    let confirmation = confirmation(&args, &env).await?;
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d"])
         .output()
@@ -961,6 +1048,7 @@ async fn main() -> anyhow::Result<()> {
         functions,
         probes,
         migrations,
+        confirmation,
     };
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
     print(&report);
