@@ -11,6 +11,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 #[path = "src/names.rs"]
 #[allow(dead_code)]
@@ -74,7 +76,103 @@ fn main() -> anyhow::Result<()> {
     )?;
     let dest = PathBuf::from(std::env::var("OUT_DIR")?).join("seeds.rs");
     std::fs::write(&dest, out).with_context(|| format!("writing {}", dest.display()))?;
+
+    let dest = PathBuf::from(std::env::var("OUT_DIR")?).join("amazon-trust-roots.pem");
+    std::fs::write(&dest, amazon_trust_roots()?)
+        .with_context(|| format!("writing {}", dest.display()))?;
     Ok(())
+}
+
+/// The subjects' common names of the roots RDS and RDS Proxy certificates chain to, besides
+/// the RDS bundle: Amazon Trust Services' roots, and the Starfield root that cross-signs them.
+const AMAZON_TRUST_ROOTS: [&str; 5] = [
+    "Amazon Root CA 1",
+    "Amazon Root CA 2",
+    "Amazon Root CA 3",
+    "Amazon Root CA 4",
+    "Starfield Services Root Certificate Authority - G2",
+];
+
+/// The Amazon Trust Services roots from Mozilla's store, as PEM, in the order above; a build
+/// error when one is missing (Mozilla removed it: look at what RDS Proxy chains to now).
+fn amazon_trust_roots() -> anyhow::Result<String> {
+    let mut pem = String::new();
+    for name in AMAZON_TRUST_ROOTS {
+        let mut found = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter(|cert| subject(cert.as_ref()).is_some_and(|s| has_common_name(s, name)));
+        let cert = found
+            .next()
+            .with_context(|| format!("`{name}` is not in webpki-root-certs"))?;
+        if found.next().is_some() {
+            bail!("webpki-root-certs holds more than one root named `{name}`");
+        }
+        let encoded = STANDARD.encode(cert.as_ref());
+        writeln!(pem, "# {name}")?;
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            writeln!(pem, "{}", std::str::from_utf8(line)?)?;
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    Ok(pem)
+}
+
+/// One DER element: its tag, its contents and what follows it.
+fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 3 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |len, b| (len << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The subject `Name` of a certificate (RFC 5280: the sixth field of `tbsCertificate`,
+/// counting the optional `[0]` version).
+fn subject(cert: &[u8]) -> Option<&[u8]> {
+    let (_, certificate, _) = element(cert)?;
+    let (_, tbs, _) = element(certificate)?;
+    let (tag, _, mut rest) = element(tbs)?;
+    if tag != 0xa0 {
+        rest = tbs; // no version: the first field is the serial number
+    }
+    // serial number, signature algorithm, issuer, validity; then the subject.
+    for _ in 0..4 {
+        rest = element(rest)?.2;
+    }
+    let (tag, name, _) = element(rest)?;
+    (tag == 0x30).then_some(name)
+}
+
+/// Whether a `Name` has the common name (OID 2.5.4.3) `name`, as a PrintableString or a
+/// UTF8String.
+fn has_common_name(mut rdns: &[u8], name: &str) -> bool {
+    while let Some((_, set, rest)) = element(rdns) {
+        rdns = rest;
+        let Some((_, attribute, _)) = element(set) else {
+            continue;
+        };
+        let Some((0x06, oid, value)) = element(attribute) else {
+            continue;
+        };
+        if oid == [0x55, 0x04, 0x03]
+            && let Some((0x13 | 0x0c, text, _)) = element(value)
+            && text == name.as_bytes()
+        {
+            return true;
+        }
+    }
+    false
 }
 
 fn read_sorted(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {

@@ -15,6 +15,17 @@
 //! - [`store`]: the database I/O behind the [`store::Store`] trait, one module per engine.
 //! - [`run`]: one run on one connection, holding the lock.
 //!
+//! # Trust
+//!
+//! The protocol library checks that CloudFormation is asking and that the stack is served
+//! before any of this runs; what the properties ask that could destroy or weaken is the
+//! stage's to allow ([`CustomResource::switches`]): `AllowDown` (down scripts), `OnDelete:
+//! DropDatabase`, and any `Tls` but `VerifyFull` (`InsecureTls`). Not allowed, an Update runs
+//! as if it had not asked (the database left ahead, `VerifyFull`) and a Delete retains.
+//! Credentials go only to the server the secret names: a physical id naming another server
+//! holds nothing of ours, so a Delete of it retains without connecting, and an Update
+//! migrates the secret's server under a new id.
+//!
 //! The compatibility promise: `_sqlx_migrations` is sqlx's own table, written by sqlx's own
 //! code with sqlx's checksums, and the lock is sqlx's, so `sqlx migrate run` on a laptop and
 //! this resource agree about every database.
@@ -32,7 +43,7 @@ pub mod store;
 pub mod target;
 pub mod tls;
 
-use custom_resource::{CustomResource, Outcome, Request};
+use custom_resource::{CustomResource, Outcome, Request, Switch};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -143,9 +154,12 @@ impl<S: SecretSource> DatabaseMigration<S> {
         if let Some(old) = current
             && is_new
         {
-            tracing::info!(old, new = %id, "the database changed: a replacement; CloudFormation then deletes the old id, which keeps that database unless its OnDelete says DropDatabase");
+            // Whatever the old id names, this run connects only to the secret's server: an old
+            // id on another server (the secret moved, or an id this function never issued) is
+            // not ours, and the Delete CloudFormation then sends for it retains.
+            tracing::info!(old, new = %id, "the database changed: a replacement; CloudFormation then deletes the old id, which keeps that database unless its OnDelete says DropDatabase and it is on the secret's server");
         }
-        let tls = TlsSettings::new(props.tls, props.ca_bundle.as_deref());
+        let tls = tls_for(request);
         let conn = Connection {
             target: &target,
             credentials: Credentials {
@@ -156,7 +170,9 @@ impl<S: SecretSource> DatabaseMigration<S> {
         };
 
         let created = if is_new && props.create_database {
-            let created = store::create_database(&conn, budget).await?;
+            let created = store::create_database(&conn, budget)
+                .await
+                .map_err(|e| explain_tls(e, request))?;
             tracing::info!(
                 database,
                 server = %target.server(),
@@ -177,12 +193,20 @@ impl<S: SecretSource> DatabaseMigration<S> {
         } else {
             Missing::Vanished
         };
-        let mut store = store::open(&conn, budget, missing).await?;
+        let mut store = store::open(&conn, budget, missing)
+            .await
+            .map_err(|e| explain_tls(e, request))?;
         let owner = Owner {
             stack_id: request.stack_id.clone(),
             logical_id: request.logical_resource_id.clone(),
         };
         let kind = run::Kind::of(request);
+        let allow_down = props.allow_down && request.allows(Switch::AllowDown);
+        if props.allow_down && !allow_down {
+            tracing::warn!(
+                "`AllowDown: true`, but this stage does not allow `AllowDown` (STACKWRIGHT_ALLOW): no down script runs"
+            );
+        }
         let run = run::Run {
             database: &database,
             sources,
@@ -191,6 +215,7 @@ impl<S: SecretSource> DatabaseMigration<S> {
             kind: &kind,
             budget,
             created,
+            allow_down,
         };
         let report = run::migrate(&mut store, &run).await;
         store.close().await;
@@ -208,7 +233,7 @@ impl<S: SecretSource> DatabaseMigration<S> {
     }
 
     /// Delete: retain (the default) without connecting, or drop a database this resource
-    /// created.
+    /// created, on the secret's server, where the stage allows it.
     async fn remove(&self, request: &Request<Properties>) -> Result<(), Error> {
         let props = &request.properties;
         let id = request.physical_id();
@@ -226,6 +251,21 @@ impl<S: SecretSource> DatabaseMigration<S> {
             );
             return Ok(());
         }
+        if !request.allows(Switch::DropDatabase) {
+            tracing::warn!(
+                physical_id = id,
+                "OnDelete is DropDatabase, but this stage does not allow `DropDatabase` (STACKWRIGHT_ALLOW): retained"
+            );
+            return Ok(());
+        }
+        if props.tls != TlsMode::VerifyFull && !request.allows(Switch::InsecureTls) {
+            tracing::warn!(
+                physical_id = id,
+                tls = %props.tls,
+                "OnDelete is DropDatabase with `Tls` other than VerifyFull, which this stage does not allow (`InsecureTls`, STACKWRIGHT_ALLOW): retained without connecting"
+            );
+            return Ok(());
+        }
         let Some(target) = Target::parse(id) else {
             tracing::warn!(
                 physical_id = id,
@@ -235,6 +275,14 @@ impl<S: SecretSource> DatabaseMigration<S> {
         };
         let budget = Budget::new(request.deadline);
         let secret = self.read_secret(request, &budget).await?;
+        if !on_the_secret_s_server(&target, &secret) {
+            tracing::warn!(
+                physical_id = id,
+                server = %target.server(),
+                "the physical id names another server than the secret's: nothing of ours is there, and the secret's credentials go only to its own server: retained without connecting"
+            );
+            return Ok(());
+        }
         self.drop_if_ours(request, &target, &secret, &budget).await
     }
 
@@ -245,8 +293,7 @@ impl<S: SecretSource> DatabaseMigration<S> {
         secret: &DbSecret,
         budget: &Budget,
     ) -> Result<(), Error> {
-        let props = &request.properties;
-        let tls = TlsSettings::new(props.tls, props.ca_bundle.as_deref());
+        let tls = tls_for(request);
         let conn = Connection {
             target,
             credentials: Credentials {
@@ -289,6 +336,68 @@ impl<S: SecretSource> DatabaseMigration<S> {
     }
 }
 
+/// The TLS a request connects with: its `Tls` where the stage allows `InsecureTls` or it asks
+/// for `VerifyFull`, else `VerifyFull` (the runner names `InsecureTls` in an Update's
+/// `Data.Ignored`; a Create asking for it never gets here).
+fn tls_for(request: &Request<Properties>) -> TlsSettings {
+    let props = &request.properties;
+    let allowed = request.allows(Switch::InsecureTls);
+    if props.tls != TlsMode::VerifyFull && !allowed {
+        tracing::warn!(
+            tls = %props.tls,
+            "`Tls` is not VerifyFull, which this stage does not allow (`InsecureTls`, STACKWRIGHT_ALLOW): connecting with VerifyFull"
+        );
+    }
+    TlsSettings::for_request(props.tls, props.ca_bundle.as_deref(), allowed)
+}
+
+/// A connection error, saying why `VerifyFull` was used when the request asked for weaker
+/// TLS and the stage does not allow it: otherwise "unknown issuer" from a server the template
+/// reaches with `Tls: Disable` would be a puzzle.
+fn explain_tls(error: Error, request: &Request<Properties>) -> Error {
+    let asked = request.properties.tls;
+    if asked == TlsMode::VerifyFull || request.allows(Switch::InsecureTls) {
+        return error;
+    }
+    match error {
+        Error::Connect {
+            server,
+            database,
+            message,
+        } => Error::Connect {
+            server,
+            database,
+            message: format!(
+                "{message} (connected with `Tls: VerifyFull`: `Tls` is `{asked}`, which this \
+                 function's stage does not allow: `InsecureTls` is not in `STACKWRIGHT_ALLOW`)"
+            ),
+        },
+        other => other,
+    }
+}
+
+/// Whether `target` is on the server the secret names (engine, host and port): the only
+/// server its credentials are ever sent to.
+fn on_the_secret_s_server(target: &Target, secret: &DbSecret) -> bool {
+    let server = Target::new(secret.engine, &secret.host, secret.port, &target.database);
+    server == *target
+}
+
+/// The switches `props` ask for ([`CustomResource::switches`]).
+pub fn switches(props: &Properties) -> Vec<Switch> {
+    let mut switches = Vec::new();
+    if props.allow_down {
+        switches.push(Switch::AllowDown);
+    }
+    if props.on_delete == OnDelete::DropDatabase {
+        switches.push(Switch::DropDatabase);
+    }
+    if props.tls != TlsMode::VerifyFull {
+        switches.push(Switch::InsecureTls);
+    }
+    switches
+}
+
 /// `Data`: strings, as `Fn::GetAtt` returns them.
 fn data(database: &str, report: &run::Report) -> Map<String, Value> {
     let mut data = Map::new();
@@ -325,11 +434,63 @@ impl<S: SecretSource> CustomResource for DatabaseMigration<S> {
     fn issued(&self, physical_id: &str, _resource: custom_resource::Resource<'_>) -> bool {
         Target::parse(physical_id).is_some()
     }
+
+    fn switches(&self, properties: &Properties) -> Vec<Switch> {
+        switches(properties)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::secret::Engine;
+
+    #[test]
+    fn switches_are_what_the_properties_ask_for() {
+        let asked = |raw: Value| switches(&parse_properties(&raw).unwrap());
+        assert_eq!(asked(json!({"SecretArn": "s"})), []);
+        assert_eq!(
+            asked(json!({"SecretArn": "s", "Tls": "VerifyFull", "AllowDown": false})),
+            []
+        );
+        assert_eq!(
+            asked(json!({
+                "SecretArn": "s", "AllowDown": "true", "CreateDatabase": true,
+                "OnDelete": "DropDatabase", "Tls": "Disable"
+            })),
+            [Switch::AllowDown, Switch::DropDatabase, Switch::InsecureTls]
+        );
+        assert_eq!(
+            asked(json!({"SecretArn": "s", "Tls": "Require"})),
+            [Switch::InsecureTls]
+        );
+    }
+
+    #[test]
+    fn only_the_secret_s_server_is_ours() {
+        let secret = |engine, host: &str, port| DbSecret {
+            engine,
+            host: host.into(),
+            port,
+            username: "admin".into(),
+            password: custom_resource::Secret::new("pw".into()),
+            dbname: None,
+        };
+        let target = Target::parse("postgres://db.example.com:5432/app").unwrap();
+        assert!(on_the_secret_s_server(
+            &target,
+            &secret(Engine::Postgres, " DB.Example.com ", 5432)
+        ));
+        for other in [
+            secret(Engine::Postgres, "evil.example.com", 5432),
+            secret(Engine::Postgres, "db.example.com", 5433),
+            secret(Engine::MySql, "db.example.com", 5432),
+        ] {
+            assert!(!on_the_secret_s_server(&target, &other), "{other:?}");
+        }
+    }
 
     #[test]
     fn data_has_every_key_and_ahead_only_when_ahead() {

@@ -1,5 +1,9 @@
 //! The `db-migration` Lambda function: wiring only.
 
+// The runner's future (confirmation, switches, the resource's sqlx futures) nests deeper than
+// rustc's default query depth allows when it computes the layout of `main`'s async block.
+#![recursion_limit = "256"]
+
 use custom_resource::aws::Aws;
 use db_migration::{DatabaseMigration, SecretsManager};
 

@@ -236,6 +236,10 @@ pub enum Event<'a> {
     Update {
         /// The Trigger of its old properties (`OldResourceProperties`), if they had one.
         old_trigger: Option<&'a TriggerKey>,
+        /// Whether CloudFormation says the stack is rolling back
+        /// ([`custom_resource::Request::rolling_back`]); `None` when confirmation is off, and
+        /// [`aim`] infers it from the Trigger's history.
+        rollback: Option<bool>,
     },
 }
 
@@ -289,17 +293,34 @@ impl Aim {
 ///
 /// The same Update delivered twice aims the same way both times: the first delivery recorded
 /// the version it reached, and the second aims there.
+///
+/// That is the inference, used when confirmation is off (`rollback: None`). When CloudFormation
+/// has said whether the stack is rolling back, its word decides instead: a rollback goes back
+/// to the Trigger's record whenever there is one (whatever the old Trigger was), and an Update
+/// that is not a rollback goes forward as the properties say, so no event can pass for a
+/// rollback by its Trigger alone.
 pub fn aim(
     event: Event<'_>,
     trigger: Option<&TriggerKey>,
     recorded: Option<i64>,
     asked: i64,
 ) -> Aim {
-    let (Event::Update { old_trigger }, Some(trigger), Some(recorded)) = (event, trigger, recorded)
+    let (
+        Event::Update {
+            old_trigger,
+            rollback,
+        },
+        Some(trigger),
+        Some(recorded),
+    ) = (event, trigger, recorded)
     else {
         return Aim::Forward;
     };
-    if old_trigger == Some(trigger) {
+    let back = match rollback {
+        Some(rollback) => rollback,
+        None => old_trigger != Some(trigger),
+    };
+    if !back {
         return Aim::Forward;
     }
     Aim::Recorded {
@@ -512,12 +533,21 @@ mod tests {
         // A deploy: the new Trigger was never recorded.
         let update = Event::Update {
             old_trigger: Some(&v1),
+            rollback: None,
         };
         assert_eq!(aim(update, Some(&v2), None, 5), Aim::Forward);
         // No Trigger at all.
         assert_eq!(aim(update, None, None, 5), Aim::Forward);
         assert_eq!(
-            aim(Event::Update { old_trigger: None }, None, None, 5),
+            aim(
+                Event::Update {
+                    old_trigger: None,
+                    rollback: None
+                },
+                None,
+                None,
+                5
+            ),
             Aim::Forward
         );
     }
@@ -529,6 +559,7 @@ mod tests {
         let c = key("constant".into());
         let update = Event::Update {
             old_trigger: Some(&c),
+            rollback: None,
         };
         assert_eq!(aim(update, Some(&c), Some(4), 5), Aim::Forward);
     }
@@ -541,6 +572,7 @@ mod tests {
         // properties with v2; the new function carries up to 5.
         let rollback = Event::Update {
             old_trigger: Some(&v2),
+            rollback: None,
         };
         let a = aim(rollback, Some(&v1), Some(4), 5);
         assert_eq!(
@@ -555,7 +587,16 @@ mod tests {
         assert_eq!(a.cap(), Some(4));
         // The old properties had no Trigger (the failed attempt removed it).
         assert_eq!(
-            aim(Event::Update { old_trigger: None }, Some(&v1), Some(4), 5).cap(),
+            aim(
+                Event::Update {
+                    old_trigger: None,
+                    rollback: None
+                },
+                Some(&v1),
+                Some(4),
+                5
+            )
+            .cap(),
             Some(4)
         );
         // An explicit TargetVersion lower than the record wins: the smaller of the two.
@@ -567,6 +608,47 @@ mod tests {
     }
 
     #[test]
+    fn cloudformation_s_word_on_a_rollback_replaces_the_inference() {
+        let v1 = key("v1".into());
+        let v2 = key("v2".into());
+        let event = |old_trigger, rollback| Event::Update {
+            old_trigger,
+            rollback,
+        };
+        let back = Aim::Recorded {
+            recorded: 4,
+            asked: 5,
+            target: 4,
+        };
+        // Not a rollback, though the history looks like one: forward, as the properties say.
+        assert_eq!(
+            aim(event(Some(&v2), Some(false)), Some(&v1), Some(4), 5),
+            Aim::Forward
+        );
+        // A rollback goes back to the record, even with the Trigger unchanged.
+        assert_eq!(
+            aim(event(Some(&v2), Some(true)), Some(&v1), Some(4), 5),
+            back
+        );
+        assert_eq!(
+            aim(event(Some(&v1), Some(true)), Some(&v1), Some(4), 5),
+            back
+        );
+        // A rollback with nothing recorded, or no Trigger, goes forward.
+        assert_eq!(
+            aim(event(Some(&v2), Some(true)), Some(&v1), None, 5),
+            Aim::Forward
+        );
+        assert_eq!(aim(event(None, Some(true)), None, None, 5), Aim::Forward);
+        // Confirmation off: the inference from the history, as before.
+        assert_eq!(aim(event(Some(&v2), None), Some(&v1), Some(4), 5), back);
+        assert_eq!(
+            aim(event(Some(&v1), None), Some(&v1), Some(4), 5),
+            Aim::Forward
+        );
+    }
+
+    #[test]
     fn the_same_update_delivered_again_changes_nothing() {
         // The forward Update v1 -> v2 reached 5 and recorded it; delivered again, it aims at
         // 5, where the database already is.
@@ -574,6 +656,7 @@ mod tests {
         let v2 = key("v2".into());
         let forward = Event::Update {
             old_trigger: Some(&v1),
+            rollback: None,
         };
         let a = aim(forward, Some(&v2), Some(5), 5);
         assert_eq!(a.cap(), Some(5));
@@ -605,6 +688,7 @@ mod tests {
         let back = aim(
             Event::Update {
                 old_trigger: Some(&v2),
+                rollback: None,
             },
             Some(&v1),
             Some(4),

@@ -58,11 +58,12 @@ pub struct Properties {
     pub target_version: Option<i64>,
     /// Seed sets to apply after the migrations, in order.
     pub seeds: Vec<String>,
-    /// Run the recorded down scripts when the database is ahead of the target.
+    /// Run the recorded down scripts when the database is ahead of the target (where the
+    /// stage allows `AllowDown`).
     pub allow_down: bool,
-    /// What a Delete does to the database.
+    /// What a Delete does to the database (`DropDatabase` where the stage allows it).
     pub on_delete: OnDelete,
-    /// How the connection is encrypted.
+    /// How the connection is encrypted: `VerifyFull` unless the stage allows `InsecureTls`.
     pub tls: TlsMode,
     /// PEM certificates to trust with `Tls: VerifyFull`, instead of the embedded RDS bundle.
     pub ca_bundle: Option<String>,
@@ -111,12 +112,15 @@ pub enum OnDelete {
 /// How the connection to the database is encrypted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub enum TlsMode {
-    /// Encrypted, the server's certificate not checked (libpq's `require`).
-    #[default]
+    /// Encrypted, the server's certificate not checked (libpq's `require`). Only where the
+    /// stage allows `InsecureTls`.
     Require,
-    /// Encrypted, the certificate checked against the RDS bundle (or `CaBundle`) and the host name.
+    /// Encrypted, the certificate checked against the RDS bundle and the Amazon Trust Services
+    /// roots (or `CaBundle`) and the host name. The default.
+    #[default]
     VerifyFull,
-    /// Not encrypted: only for a database on a private network or on loopback.
+    /// Not encrypted: only for a database on a private network or on loopback, where the
+    /// stage allows `InsecureTls`.
     Disable,
 }
 
@@ -284,7 +288,10 @@ mod tests {
         let p = parse_properties(&json!({"ServiceToken": "arn:x", "SecretArn": "arn:s"})).unwrap();
         assert_eq!(p.lock_timeout_seconds, 60);
         assert_eq!((p.create_database, p.allow_down), (false, false));
-        assert_eq!((p.on_delete, p.tls), (OnDelete::Retain, TlsMode::Require));
+        assert_eq!(
+            (p.on_delete, p.tls),
+            (OnDelete::Retain, TlsMode::VerifyFull)
+        );
         assert!(p.seeds.is_empty() && p.target_version.is_none());
 
         let p = parse_properties(&json!({
@@ -400,8 +407,13 @@ mod tests {
     #[test]
     fn ca_bundle_needs_verify_full_and_a_certificate() {
         assert!(
-            reason(json!({"SecretArn": "s", "CaBundle": "x"}))
+            reason(json!({"SecretArn": "s", "Tls": "Require", "CaBundle": "x"}))
                 .starts_with("property `CaBundle`: is only used with `Tls: VerifyFull`")
+        );
+        // `VerifyFull` is the default: a `CaBundle` alone is checked as PEM.
+        assert!(
+            reason(json!({"SecretArn": "s", "CaBundle": "x"}))
+                .starts_with("property `CaBundle`: expected PEM text")
         );
         assert!(
             reason(json!({"SecretArn": "s", "Tls": "VerifyFull", "CaBundle": "not a pem"}))

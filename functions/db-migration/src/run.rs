@@ -49,6 +49,9 @@ pub enum Kind {
     Update {
         /// The Trigger of its old properties, if they had one.
         old_trigger: Option<TriggerKey>,
+        /// Whether CloudFormation says the stack is rolling back; `None` when confirmation
+        /// is off.
+        rollback: Option<bool>,
     },
 }
 
@@ -56,16 +59,27 @@ impl Kind {
     /// The kind of a Create or Update request. The old Trigger is read from the old
     /// properties as CloudFormation sent them, which are there even when this function
     /// would no longer accept them.
+    /// Whether it is a rollback is CloudFormation's word when it was asked
+    /// ([`Request::rolling_back`]).
     pub fn of<P>(request: &Request<P>) -> Self {
-        Self::from_parts(request.request_type, request.old_properties_raw.as_ref())
+        Self::from_parts(
+            request.request_type,
+            request.old_properties_raw.as_ref(),
+            request.rolling_back(),
+        )
     }
 
-    fn from_parts(request_type: RequestType, old_properties: Option<&serde_json::Value>) -> Self {
+    fn from_parts(
+        request_type: RequestType,
+        old_properties: Option<&serde_json::Value>,
+        rollback: Option<bool>,
+    ) -> Self {
         match request_type {
             RequestType::Update => Self::Update {
                 old_trigger: old_properties
                     .and_then(|old| old.get("Trigger"))
                     .and_then(TriggerKey::of),
+                rollback,
             },
             RequestType::Create | RequestType::Delete => Self::Create,
         }
@@ -74,8 +88,12 @@ impl Kind {
     fn event(&self) -> Event<'_> {
         match self {
             Self::Create => Event::Create,
-            Self::Update { old_trigger } => Event::Update {
+            Self::Update {
+                old_trigger,
+                rollback,
+            } => Event::Update {
                 old_trigger: old_trigger.as_ref(),
+                rollback: *rollback,
             },
         }
     }
@@ -99,6 +117,8 @@ pub struct Run<'a> {
     /// This invocation created the database: the resource is recorded as its creator first,
     /// so that only a database this resource created is ever dropped.
     pub created: bool,
+    /// `AllowDown`, where the stage allows it: whether down scripts may run.
+    pub allow_down: bool,
 }
 
 impl Run<'_> {
@@ -226,7 +246,7 @@ async fn locked<S: Store>(run: &Run<'_>, store: &mut S) -> Result<Report, Error>
         event: run.kind.event(),
         trigger: trigger.as_ref(),
         target_version: props.target_version,
-        allow_down: props.allow_down,
+        allow_down: run.allow_down,
         seeds: &props.seeds,
     };
     let found = read(run, store, &asked).await?;
@@ -499,7 +519,7 @@ fn say(database: &str, note: &Note<'_>) {
             if allow_down {
                 "anything newer applied is reverted (AllowDown)"
             } else {
-                "anything newer applied stays (AllowDown is not set)"
+                "anything newer applied stays (AllowDown is not set, or the stage does not allow it)"
             }
         ),
         Note::AppliedBefore {
@@ -535,7 +555,12 @@ fn stopped(run: &Run<'_>, why: &Why, ahead: &[i64]) {
             database,
             ahead = %list,
             target,
-            "the database is ahead of this function's target {target} (a rollback, or a lower TargetVersion): nothing was changed, migrations {list} stay applied; `AllowDown: true` reverts them"
+            "the database is ahead of this function's target {target} (a rollback, or a lower TargetVersion): nothing was changed, migrations {list} stay applied; {}",
+            if run.props.allow_down {
+                "`AllowDown: true` would revert them, but this stage does not allow `AllowDown` (STACKWRIGHT_ALLOW)"
+            } else {
+                "`AllowDown: true` reverts them, where the stage allows `AllowDown`"
+            }
         ),
         Why::NoDown { version, target } => tracing::warn!(
             database,
@@ -573,23 +598,35 @@ mod tests {
     use crate::source::MigrationSet;
 
     #[test]
-    fn the_kind_carries_the_old_trigger_of_an_update() {
+    fn the_kind_carries_the_old_trigger_of_an_update_and_cloudformation_s_word() {
         use serde_json::json;
         let v2 = TriggerKey::of(&json!("v2"));
-        assert_eq!(Kind::from_parts(RequestType::Create, None), Kind::Create);
+        assert_eq!(
+            Kind::from_parts(RequestType::Create, None, None),
+            Kind::Create
+        );
         // Old properties this function would refuse (an unknown key) still give their Trigger.
         let old = json!({"SecretArn": "s", "Trigger": "v2", "Removed": true});
         assert_eq!(
-            Kind::from_parts(RequestType::Update, Some(&old)),
-            Kind::Update { old_trigger: v2 }
+            Kind::from_parts(RequestType::Update, Some(&old), Some(true)),
+            Kind::Update {
+                old_trigger: v2,
+                rollback: Some(true)
+            }
         );
         assert_eq!(
-            Kind::from_parts(RequestType::Update, Some(&json!({"SecretArn": "s"}))),
-            Kind::Update { old_trigger: None }
+            Kind::from_parts(RequestType::Update, Some(&json!({"SecretArn": "s"})), None),
+            Kind::Update {
+                old_trigger: None,
+                rollback: None
+            }
         );
         assert_eq!(
-            Kind::from_parts(RequestType::Update, None),
-            Kind::Update { old_trigger: None }
+            Kind::from_parts(RequestType::Update, None, Some(false)),
+            Kind::Update {
+                old_trigger: None,
+                rollback: Some(false)
+            }
         );
     }
 

@@ -228,7 +228,7 @@ async fn the_mysql_lock_is_sqlx_s_and_rollback_uses_recorded_downs() {
     let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
     // Release 1 serves the rollback and runs migration 2's recorded down script.
     let rolled = env
-        .respond(&old, env.update(&id, props.clone(), props))
+        .roll_back(&old, env.update(&id, props.clone(), props))
         .await;
     assert_success(&rolled);
     assert_eq!(
@@ -268,7 +268,7 @@ async fn a_rollback_served_by_the_new_release_skips_its_failing_migration_on_mar
     assert_eq!(history.len(), 4);
 
     // The rollback, served by the same release: SUCCESS, nothing applied.
-    let back = env.respond(&lambda, env.update(&id, v1, v2)).await;
+    let back = env.roll_back(&lambda, env.update(&id, v1, v2)).await;
     assert_success(&back);
     assert_eq!((data(&back, "Applied"), data(&back, "Version")), ("0", "4"));
     assert!(back["Data"].get("Ahead").is_none(), "{back:#}");
@@ -315,4 +315,43 @@ async fn a_wrong_password_is_failed_and_never_printed() {
     // `Env::respond` already checked every log line and every response body for both
     // passwords and the ResponseURL signature; check the trace level really printed a lot.
     assert!(lambda.logs().len() > 20, "{} lines", lambda.logs().len());
+}
+
+/// Issue 14's "send the database master password to any host", on MariaDB (a user with a real
+/// password): a Delete whose physical id names another server, `OnDelete: DropDatabase`,
+/// `Tls: Disable`, every switch allowed. Forged or confirmed, nothing connects there and
+/// nothing is dropped; the same Delete for the id on the secret's server drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_naming_another_host_connects_nowhere_on_mariadb() {
+    let env = Env::new("swt-my-other-host").await;
+    let user = User::new("other").await;
+    let db = db_name("myother");
+    let _cleanup = Cleanup::my(&db);
+    let arn = user.secret(&env, "my-other-host", Some(&db)).await;
+    let lambda = env.lambda(None, None).await;
+    let props = json!({
+        "SecretArn": arn, "CreateDatabase": true, "OnDelete": "DropDatabase", "Tls": "Disable",
+    });
+    let created = env.respond(&lambda, env.create(props.clone())).await;
+    assert_success(&created);
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert!(my_exists(&db).await);
+
+    let evil = Recorder::listen().await;
+    let elsewhere = format!("mysql://127.0.0.1:{}/{db}", evil.port());
+    let forged = env
+        .forge(&lambda, env.delete(&elsewhere, props.clone()))
+        .await;
+    assert_success(&forged);
+    let confirmed = env
+        .respond(&lambda, env.delete(&elsewhere, props.clone()))
+        .await;
+    assert_success(&confirmed);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(evil.connections(), 0, "nothing connects to the other host");
+    assert!(my_exists(&db).await, "nothing dropped");
+
+    let dropped = env.respond(&lambda, env.delete(&id, props)).await;
+    assert_success(&dropped);
+    assert!(!my_exists(&db).await);
 }

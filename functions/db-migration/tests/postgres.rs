@@ -142,7 +142,7 @@ async fn update_applies_new_migrations_and_a_rollback_does_no_damage() {
     // The stack rolls back: release 1 gets an Update with the old properties. It never
     // carried migration 3; without AllowDown it touches nothing and says the schema is ahead.
     let rollback = env
-        .respond(&old, env.update(&id, p1.clone(), p2.clone()))
+        .roll_back(&old, env.update(&id, p1.clone(), p2.clone()))
         .await;
     assert_success(&rollback);
     assert_eq!(rollback["PhysicalResourceId"], id.as_str());
@@ -160,7 +160,7 @@ async fn update_applies_new_migrations_and_a_rollback_does_no_damage() {
     let mut p1_down = p1.clone();
     p1_down["AllowDown"] = json!("true");
     let down = env
-        .respond(&old, env.update(&id, p1_down.clone(), p2.clone()))
+        .roll_back(&old, env.update(&id, p1_down.clone(), p2.clone()))
         .await;
     assert_success(&down);
     assert_eq!(
@@ -201,7 +201,7 @@ async fn update_applies_new_migrations_and_a_rollback_does_no_damage() {
 
     // A rollback to release 1 with AllowDown: migration 4 has no down, so the walk stops at
     // once; still SUCCESS, with both versions reported ahead and nothing reverted.
-    let stuck = env.respond(&old, env.update(&id, p1_down, p3)).await;
+    let stuck = env.roll_back(&old, env.update(&id, p1_down, p3)).await;
     assert_success(&stuck);
     assert_eq!(data(&stuck, "Ahead"), "4,3");
     assert_eq!(data(&stuck, "Reverted"), "0");
@@ -260,7 +260,7 @@ async fn a_rollback_served_by_the_new_release_skips_its_failing_migration() {
     // ...when CloudFormation rolls back (the old properties, Trigger v1) and the same
     // release, still carrying the failing 5 and the seed, serves it: SUCCESS, nothing applied.
     let rollback = env.update(&id, v1.clone(), v2.clone());
-    let back = env.respond(&lambda, rollback.clone()).await;
+    let back = env.roll_back(&lambda, rollback.clone()).await;
     assert_success(&back);
     assert_eq!(back["PhysicalResourceId"], id.as_str());
     assert_eq!(
@@ -286,7 +286,7 @@ async fn a_rollback_served_by_the_new_release_skips_its_failing_migration() {
     assert_eq!(said.len(), 1, "{:#?}", lambda.logs());
 
     // Delivered again: the same answer, still nothing done.
-    let again = env.respond(&lambda, rollback).await;
+    let again = env.roll_back(&lambda, rollback).await;
     assert_success(&again);
     assert_eq!(
         (data(&again, "Applied"), data(&again, "Version")),
@@ -356,7 +356,7 @@ async fn a_rollback_after_a_later_failure_goes_back_to_the_recorded_version() {
     // The rollback without AllowDown: the schema is not moved forward or back; SUCCESS
     // with Data.Ahead.
     let kept = env
-        .respond(&lambda, env.update(&id, v1.clone(), v2.clone()))
+        .roll_back(&lambda, env.update(&id, v1.clone(), v2.clone()))
         .await;
     assert_success(&kept);
     assert_eq!(data(&kept, "Ahead"), "5");
@@ -372,7 +372,7 @@ async fn a_rollback_after_a_later_failure_goes_back_to_the_recorded_version() {
     let mut v1_down = v1.clone();
     v1_down["AllowDown"] = json!("true");
     let rollback = env.update(&id, v1_down.clone(), v2.clone());
-    let back = env.respond(&lambda, rollback.clone()).await;
+    let back = env.roll_back(&lambda, rollback.clone()).await;
     assert_success(&back);
     assert_eq!(
         (data(&back, "Reverted"), data(&back, "Version")),
@@ -391,7 +391,7 @@ async fn a_rollback_after_a_later_failure_goes_back_to_the_recorded_version() {
         "a reverted migration's down script is forgotten"
     );
     // Delivered again: nothing more is reverted.
-    let again = env.respond(&lambda, rollback).await;
+    let again = env.roll_back(&lambda, rollback).await;
     assert_eq!(
         (data(&again, "Reverted"), data(&again, "Version")),
         ("0", "4")
@@ -541,7 +541,7 @@ async fn an_edited_migration_is_refused_naming_it() {
     // file): the database is where Trigger 1 left it, so SUCCESS, nothing touched, and the
     // disagreement in the log rather than a stack stuck in UPDATE_ROLLBACK_FAILED.
     let history = pg_history(&db).await;
-    let back = env.respond(&lambda, env.update(&id, p1, p2)).await;
+    let back = env.roll_back(&lambda, env.update(&id, p1, p2)).await;
     assert_success(&back);
     assert_eq!((data(&back, "Applied"), data(&back, "Version")), ("0", "2"));
     assert!(back["Data"].get("Ahead").is_none(), "{back:#}");

@@ -124,6 +124,25 @@ impl Env {
         self.invoke(lambda, event).await.response()
     }
 
+    /// As [`Env::respond`], for a rollback's Update: CloudFormation says the stack is in
+    /// `UPDATE_ROLLBACK_IN_PROGRESS` meanwhile.
+    pub async fn roll_back(&self, lambda: &Lambda, event: Value) -> Value {
+        let invocation = lambda
+            .invoke_during(event, "UPDATE_ROLLBACK_IN_PROGRESS")
+            .await
+            .unwrap();
+        self.assert_no_leak(lambda);
+        invocation.response()
+    }
+
+    /// As [`Env::respond`], for an event CloudFormation did not send (nothing is in progress
+    /// for it).
+    pub async fn forge(&self, lambda: &Lambda, event: Value) -> Value {
+        let invocation = lambda.invoke_forged(event).await.unwrap();
+        self.assert_no_leak(lambda);
+        invocation.response()
+    }
+
     #[track_caller]
     pub fn assert_no_leak(&self, lambda: &Lambda) {
         let secrets = self.secrets.lock().unwrap().clone();
@@ -436,4 +455,125 @@ impl Drop for Cleanup {
         })
         .join();
     }
+}
+
+/// A TCP listener on 127.0.0.1 that counts connections and records what clients send: alone,
+/// a server that answers nothing ("does anything connect here?"); with an upstream, a proxy in
+/// front of a local server ("what went over the wire?").
+pub struct Recorder {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Accepts, records, answers nothing.
+    pub async fn listen() -> Self {
+        Self::start(None).await
+    }
+
+    /// Forwards every connection to `127.0.0.1:<upstream>`, recording what the client sends.
+    pub async fn proxy(upstream: u16) -> Self {
+        Self::start(Some(upstream)).await
+    }
+
+    async fn start(upstream: Option<u16>) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (count, record) = (connections.clone(), sent.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut server = match upstream {
+                        Some(port) => {
+                            match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                                Ok(s) => Some(s),
+                                Err(_) => return,
+                            }
+                        }
+                        None => None,
+                    };
+                    let (mut from_client, mut to_client) = client.split();
+                    let (mut from_server, mut to_server) = match server.as_mut() {
+                        Some(s) => {
+                            let (r, w) = s.split();
+                            (Some(r), Some(w))
+                        }
+                        None => (None, None),
+                    };
+                    let upward = async {
+                        let mut buf = [0u8; 8192];
+                        loop {
+                            let n = match from_client.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            record.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if let Some(w) = to_server.as_mut()
+                                && w.write_all(&buf[..n]).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                        if let Some(w) = to_server.as_mut() {
+                            let _ = w.shutdown().await;
+                        }
+                    };
+                    let downward = async {
+                        if let Some(r) = from_server.as_mut() {
+                            let _ = tokio::io::copy(r, &mut to_client).await;
+                            let _ = to_client.shutdown().await;
+                        }
+                    };
+                    tokio::join!(upward, downward);
+                });
+            }
+        });
+        Self {
+            port,
+            connections,
+            sent,
+            task,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Everything clients sent so far.
+    pub fn sent(&self) -> Vec<u8> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    /// Forgets what was counted and recorded.
+    pub fn clear(&self) {
+        self.connections
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        self.sent.lock().unwrap().clear();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether `haystack` holds `needle` anywhere.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }

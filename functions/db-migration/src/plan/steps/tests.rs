@@ -303,6 +303,7 @@ fn rollback<'a>(trigger: &'a TriggerKey, old: &'a TriggerKey) -> Asked<'a> {
     Asked {
         event: Event::Update {
             old_trigger: Some(old),
+            rollback: None,
         },
         trigger: Some(trigger),
         target_version: None,
