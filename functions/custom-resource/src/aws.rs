@@ -106,9 +106,12 @@ clients! {
 }
 
 impl Aws {
-    /// A configuration read from the environment when first needed.
+    /// The process's configuration, read from the environment when first needed: every call
+    /// returns a clone of the same one, so the runner's CloudFormation client and a function's
+    /// own clients share one configuration and one HTTPS client (one root store parsed).
     pub fn from_env() -> Self {
-        Self::default()
+        static SHARED: std::sync::OnceLock<Aws> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Self::default).clone()
     }
 
     /// The SDK configuration, loaded on the first call.
@@ -243,7 +246,10 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_built_before_it_is_needed() {
-        let aws = Aws::from_env();
+        let aws = Aws::default();
+        assert!(!aws.inner.config.initialized());
+        // One configuration per process.
+        assert!(Arc::ptr_eq(&Aws::from_env().inner, &Aws::from_env().inner));
         assert!(!aws.inner.config.initialized());
         assert!(format!("{aws:?}").contains("loaded: false"));
     }

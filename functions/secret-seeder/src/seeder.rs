@@ -482,7 +482,8 @@ mod tests {
     async fn a_delete_that_needs_no_secret_builds_no_client() {
         let responses = harness::ResponseServer::start().await.unwrap();
         let stack = harness::Stack::new("lazy", &responses);
-        let seeder = SecretSeeder::new(Aws::from_env());
+        // A configuration of its own, not the process's (which other tests may load).
+        let seeder = SecretSeeder::new(Aws::default());
         // Clones share the configuration: `seeder` sees what the runner's copy built.
         // No CloudFormation to ask in-process: this test is about the client, not confirmation.
         let runner = custom_resource::Runner::new(seeder.clone())

@@ -19,9 +19,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod common;
+
+use common::{failed, id_of, succeeded};
 use harness::{
-    Invocation, Lambda, LambdaConfig, Moto, ResponseServer, SecretDescription, SecretValue,
-    SecretsManager, Stack,
+    Lambda, LambdaConfig, Moto, ResponseServer, SecretDescription, SecretValue, SecretsManager,
+    Stack,
 };
 use serde_json::{Value, json};
 
@@ -166,29 +169,6 @@ impl Snapshot {
             .as_ref()
             .is_some_and(|d| d.deleted_date.is_none())
     }
-}
-
-#[track_caller]
-fn succeeded(invocation: &Invocation) -> Value {
-    let response = invocation.response();
-    assert_eq!(
-        response["Status"],
-        "SUCCESS",
-        "{response}\nlogs:\n{}",
-        invocation.logs.join("\n")
-    );
-    response
-}
-
-#[track_caller]
-fn failed(invocation: &Invocation) -> String {
-    let response = invocation.response();
-    assert_eq!(response["Status"], "FAILED", "{response}");
-    response["Reason"].as_str().unwrap().to_owned()
-}
-
-fn id_of(response: &Value) -> String {
-    response["PhysicalResourceId"].as_str().unwrap().to_owned()
 }
 
 fn generated_keys() -> Value {

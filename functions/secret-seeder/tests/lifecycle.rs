@@ -13,6 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+mod common;
+
+use common::{failed, id_of, succeeded};
 use harness::{
     Invocation, Lambda, LambdaConfig, Moto, ResponseServer, SecretDescription, SecretsManager,
     Stack,
@@ -245,29 +248,6 @@ fn keys() -> Value {
         "id": {"Generate": "uuid"},
         "username": {"Value": "literal-user-one"}
     })
-}
-
-#[track_caller]
-fn succeeded(invocation: &Invocation) -> Value {
-    let response = invocation.response();
-    assert_eq!(
-        response["Status"],
-        "SUCCESS",
-        "{response}\nlogs:\n{}",
-        invocation.logs.join("\n")
-    );
-    response
-}
-
-#[track_caller]
-fn failed(invocation: &Invocation) -> String {
-    let response = invocation.response();
-    assert_eq!(response["Status"], "FAILED", "{response}");
-    response["Reason"].as_str().unwrap().to_owned()
-}
-
-fn id_of(response: &Value) -> String {
-    response["PhysicalResourceId"].as_str().unwrap().to_owned()
 }
 
 fn generated(values: &Values) -> Values {
