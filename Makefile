@@ -52,11 +52,14 @@ build: tools
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
 
 # The functions run with the region set and the metadata service off (nothing leaves this
-# machine), and may answer the local ResponseURL listener `make invoke` starts.
+# machine), and may answer the local ResponseURL listener `make invoke` starts. They serve the
+# sample events' account (events/*.json); there is no CloudFormation to confirm requests with
+# here, so confirmation is off (`make up` and the tests run with it on, against a stand-in).
 INVOKE_RESPONSE_PORT ?= 9009
 watch: tools
 	AWS_REGION=$${AWS_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true \
-	STACKWRIGHT_RESPONSE_HOSTS=http://127.0.0.1:$(INVOKE_RESPONSE_PORT) cargo lambda watch
+	STACKWRIGHT_RESPONSE_HOSTS=http://127.0.0.1:$(INVOKE_RESPONSE_PORT) \
+	STACKWRIGHT_STACKS='arn:aws:cloudformation:*' STACKWRIGHT_CONFIRM=off cargo lambda watch
 
 # With `make watch` running in another terminal: send a sample event to a function and print
 # what CloudFormation would have received at the ResponseURL.

@@ -180,6 +180,41 @@ pub fn not_confirmed(why: &str) -> String {
     )
 }
 
+/// The reason a Create or Update is FAILED with when CloudFormation could not be asked.
+pub fn unconfirmable(problem: &str) -> String {
+    format!(
+        "{problem}, so this request could not be confirmed as part of a stack operation in \
+         progress: nothing was done"
+    )
+}
+
+/// Why a request is not acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unconfirmed {
+    /// CloudFormation answered, and the request is not part of an operation in progress.
+    Refused(String),
+    /// CloudFormation could not be asked (no answer, access denied, …).
+    Unreachable(String),
+}
+
+impl Unconfirmed {
+    /// The `Reason` a Create or Update is FAILED with.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Refused(why) => not_confirmed(why),
+            Self::Unreachable(problem) => unconfirmable(problem),
+        }
+    }
+}
+
+impl fmt::Display for Unconfirmed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(why) | Self::Unreachable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Asks CloudFormation about a stack and one of its resources.
 #[derive(Debug, Clone)]
 pub struct CloudFormation {
@@ -412,6 +447,8 @@ mod tests {
 
     #[test]
     fn the_reason_says_nothing_was_done_and_names_the_switch() {
+        let reason = unconfirmable("could not ask CloudFormation (`DescribeStacks`: Throttling)");
+        assert!(reason.contains("could not be confirmed"), "{reason}");
         let reason = not_confirmed("the stack is `UPDATE_COMPLETE`");
         assert!(reason.starts_with("not part of a stack operation in progress"));
         assert!(reason.contains("`STACKWRIGHT_CONFIRM=off`"), "{reason}");

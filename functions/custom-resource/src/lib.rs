@@ -117,6 +117,7 @@
 //! }
 //! ```
 
+pub mod answer;
 pub mod aws;
 pub mod confirm;
 mod deliver;

@@ -7,14 +7,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::Error;
+use crate::answer::Answerer;
 use crate::aws::Aws;
-use crate::confirm::{self, CloudFormation, Phase};
-use crate::deliver::{self, Delivered};
+use crate::confirm::{self, CloudFormation, Phase, Unconfirmed};
 use crate::properties;
 use crate::redact::Redactor;
 use crate::request::{
@@ -24,10 +24,8 @@ use crate::response::{
     MAX_PHYSICAL_ID_BYTES, Response, failed_create_id, invented_by_cloudformation,
     is_failed_create_id,
 };
-use crate::response_url::{ResponsePolicy, ResponseUrl, path_matches};
-use crate::trust::{
-    ALLOW_VARIABLE, Allowed, STACKS_VARIABLE, StackList, Switch, not_allowed, not_listed,
-};
+use crate::response_url::path_matches;
+use crate::trust::{ALLOW_VARIABLE, Allowed, STACKS_VARIABLE, Switch, not_allowed, not_listed};
 
 /// A custom resource: create, update and delete over typed properties.
 ///
@@ -157,9 +155,7 @@ pub async fn run<R: CustomResource>(resource: R) -> Result<(), lambda_runtime::E
 /// [`Runner::handle_payload`] directly.
 pub struct Runner<R> {
     resource: Arc<R>,
-    client: reqwest::Client,
-    policy: ResponsePolicy,
-    stacks: Option<StackList>,
+    answerer: Answerer,
     /// `None` when confirmation is off.
     confirm: Option<CloudFormation>,
     allowed: Allowed,
@@ -211,15 +207,9 @@ impl<R: CustomResource> Runner<R> {
     ///
     /// When the HTTP client cannot be built.
     pub fn new(resource: R) -> Result<Self, Error> {
-        let client = crate::http::client_builder()?
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::HttpClient(e.without_url().to_string()))?;
         Ok(Self {
             resource: Arc::new(resource),
-            client,
-            policy: ResponsePolicy::from_env(),
-            stacks: StackList::from_env(),
+            answerer: Answerer::from_env()?,
             confirm: (!confirm::off_in_env()).then(|| CloudFormation::new(Aws::from_env())),
             allowed: Allowed::from_env(),
         })
@@ -246,9 +236,7 @@ impl<R: CustomResource> Runner<R> {
     /// in-process.
     #[must_use]
     pub fn allow_stack(mut self, stack: &str) -> Self {
-        self.stacks
-            .get_or_insert_with(StackList::default)
-            .add(stack);
+        self.answerer.allow_stack(stack);
         self
     }
 
@@ -260,19 +248,8 @@ impl<R: CustomResource> Runner<R> {
     ///
     /// [`Error::ResponseUrl`] when `origin` is not an origin.
     pub fn allow_response_origin(mut self, origin: &str) -> Result<Self, Error> {
-        self.policy.allow(origin)?;
+        self.answerer.allow_response_origin(origin)?;
         Ok(self)
-    }
-
-    /// Refuses a `ResponseURL` the policy does not allow: nothing is done and nothing is PUT;
-    /// Lambda is told, and one log line names the host.
-    fn refused(&self, url: &ResponseUrl) -> Option<Diagnostic> {
-        let err = self.policy.check(url).err()?;
-        tracing::error!(response_host = url.host(), error = %err, "refusing a ResponseURL this function may not answer");
-        Some(Diagnostic {
-            error_type: "ResponseUrlRefused".into(),
-            error_message: err.to_string(),
-        })
     }
 
     /// Handles one invocation as lambda_runtime delivers it.
@@ -304,7 +281,7 @@ impl<R: CustomResource> Runner<R> {
         let start = Instant::now();
         let (envelope, response) = match parse_event(&payload) {
             Ok(envelope) => {
-                if let Some(refusal) = self.refused(&envelope.response_url) {
+                if let Some(refusal) = self.answerer.refused(&envelope.response_url) {
                     return Err(refusal);
                 }
                 let ids = &envelope.ids;
@@ -339,7 +316,7 @@ impl<R: CustomResource> Runner<R> {
                         ),
                     });
                 };
-                if let Some(refusal) = self.refused(&url) {
+                if let Some(refusal) = self.answerer.refused(&url) {
                     return Err(refusal);
                 }
                 let physical_id = ids
@@ -363,86 +340,26 @@ impl<R: CustomResource> Runner<R> {
                 response.logical_resource_id.clone(),
             ),
         };
-        let status = response.status;
-        let physical_id = response.physical_resource_id.clone();
-        let body = response.into_body();
-        let reason = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v["Reason"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let delivered = deliver::put(&self.client, &url, body, start + lambda_left).await;
-        let duration_ms = start.elapsed().as_millis() as u64;
-        match delivered {
-            Ok(Delivered::Refused {
-                attempts,
-                status: answered,
-            }) => {
-                // Expired, forged, or not CloudFormation's: said once, and Ok to Lambda, so it
-                // does not replay the event and run its side effects again.
-                tracing::error!(
-                    request_type,
-                    logical_id,
-                    physical_id,
-                    status = ?status,
-                    duration_ms,
-                    attempts,
-                    http_status = answered,
-                    response_host = url.host(),
-                    "the ResponseURL refused the response (expired, or not a URL CloudFormation \
-                     made; a presigned ResponseURL expires two hours after the request); \
-                     not retried, and Lambda is told it is done so the event is not replayed"
-                );
-                Ok(json!({
-                    "Status": status,
-                    "PhysicalResourceId": physical_id,
-                    "Delivered": false,
-                    "Refused": answered,
-                }))
-            }
-            Ok(Delivered::Accepted { attempts }) => {
-                tracing::info!(
-                    request_type,
-                    logical_id,
-                    physical_id,
-                    status = ?status,
-                    reason,
-                    duration_ms,
-                    attempts,
-                    response_host = url.host(),
-                    "answered CloudFormation"
-                );
-                Ok(json!({"Status": status, "PhysicalResourceId": physical_id, "Delivered": true}))
-            }
-            Err(err) => {
-                tracing::error!(
-                    request_type,
-                    logical_id,
-                    physical_id,
-                    status = ?status,
-                    duration_ms,
-                    error = %err,
-                    "could not answer CloudFormation; Lambda will deliver the event again"
-                );
-                Err(Diagnostic {
-                    error_type: "ResponseNotDelivered".into(),
-                    error_message: err.to_string(),
-                })
-            }
-        }
+        self.answerer
+            .deliver(
+                &url,
+                &request_type,
+                &logical_id,
+                response,
+                start,
+                start + lambda_left,
+            )
+            .await
     }
 
     /// Decides the response for a valid request, calling the resource where needed.
     async fn respond(&self, envelope: &Envelope, deadlines: Deadlines) -> Response {
         let ids = &envelope.ids;
         let current = ids.physical_resource_id.clone().unwrap_or_default();
-        if !self
-            .stacks
-            .as_ref()
-            .is_some_and(|s| s.allows(&ids.stack_id))
-        {
+        if !self.answerer.serves(&ids.stack_id) {
             tracing::warn!(
                 stack_id = %ids.stack_id,
-                listed = %self.stacks.as_ref().map(ToString::to_string).unwrap_or_default(),
+                listed = %self.answerer.stacks().map(ToString::to_string).unwrap_or_default(),
                 "a request for a stack not listed in {STACKS_VARIABLE}: nothing is done"
             );
             return match envelope.request_type {
@@ -451,12 +368,12 @@ impl<R: CustomResource> Runner<R> {
                 RequestType::Create => Response::failed(
                     ids,
                     failed_create_id(&ids.logical_resource_id, &ids.request_id),
-                    not_listed(&ids.stack_id, self.stacks.as_ref()),
+                    not_listed(&ids.stack_id, self.answerer.stacks()),
                 ),
                 RequestType::Update => Response::failed(
                     ids,
                     current,
-                    not_listed(&ids.stack_id, self.stacks.as_ref()),
+                    not_listed(&ids.stack_id, self.answerer.stacks()),
                 ),
             };
         }
@@ -535,7 +452,7 @@ impl<R: CustomResource> Runner<R> {
                 let phase = match self.confirmed(envelope, deadlines).await {
                     Ok(phase) => phase,
                     Err(why) => {
-                        return Response::failed(ids, current, confirm::not_confirmed(&why));
+                        return Response::failed(ids, current, why.reason());
                     }
                 };
                 let ignored = self.ignored(&properties);
@@ -587,7 +504,7 @@ impl<R: CustomResource> Runner<R> {
         };
         let phase = match self.confirmed(envelope, deadlines).await {
             Ok(phase) => phase,
-            Err(why) => return Response::failed(ids, failed_id, confirm::not_confirmed(&why)),
+            Err(why) => return Response::failed(ids, failed_id, why.reason()),
         };
         let request = self.request(
             envelope,
@@ -616,7 +533,7 @@ impl<R: CustomResource> Runner<R> {
         &self,
         envelope: &Envelope,
         deadlines: Deadlines,
-    ) -> Result<Option<Phase>, String> {
+    ) -> Result<Option<Phase>, Unconfirmed> {
         let Some(cloudformation) = &self.confirm else {
             return Ok(None);
         };
@@ -628,7 +545,11 @@ impl<R: CustomResource> Runner<R> {
             &ids.logical_resource_id,
             deadlines.soft,
         ))
-        .await?;
+        .await
+        .map_err(|problem| {
+            tracing::warn!(problem = %problem, "could not ask CloudFormation whether the request is real: nothing is done");
+            Unconfirmed::Unreachable(problem)
+        })?;
         let verdict = confirm::judge(
             envelope.request_type,
             ids.physical_resource_id.as_deref(),
@@ -643,7 +564,7 @@ impl<R: CustomResource> Runner<R> {
                 tracing::warn!(why = %why, took_ms, "CloudFormation does not confirm the request: nothing is done")
             }
         }
-        verdict.map(Some)
+        verdict.map(Some).map_err(Unconfirmed::Refused)
     }
 
     /// The switches an Update's properties ask for that the stage does not allow: the
