@@ -42,6 +42,21 @@ enum Behavior {
     Fail,
     Panic,
     Sleep,
+    /// `std::process::abort()`.
+    Abort,
+    /// Recurses until the stack overflows (Rust then aborts).
+    StackOverflow,
+    /// Sends itself SIGKILL: the stand-in for the kernel's out-of-memory kill.
+    Kill,
+    /// Sends itself SIGSEGV (twice: see below).
+    Segfault,
+    /// `std::process::exit(1)`.
+    Exit,
+    /// Limits its address space (`prlimit --as`) and allocates past it: the allocation fails
+    /// and Rust aborts.
+    OutOfMemory,
+    /// Stops itself (SIGSTOP): a process that never answers and never dies by itself.
+    Freeze,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +66,25 @@ enum Error {
 }
 
 struct Example;
+
+/// Recurses until the stack overflows; `black_box` keeps it from becoming a loop.
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 512]);
+    if std::hint::black_box(depth) == u64::MAX {
+        return frame[0];
+    }
+    recurse(depth + 1) + frame[1]
+}
+
+/// Sends this process a signal with `kill(1)` (no `unsafe` needed).
+fn signal_self(signal: &str) {
+    let pid = std::process::id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status();
+    // SIGKILL and SIGSEGV end the process before this line; SIGSTOP stops it here.
+    tracing::error!(?sent, signal, "still running after the signal");
+}
 
 impl Example {
     async fn act(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
@@ -63,6 +97,30 @@ impl Example {
                 return Err(Error::AskedTo(text));
             }
             Behavior::Panic => panic!("the example was asked to panic"),
+            Behavior::Abort => std::process::abort(),
+            Behavior::StackOverflow => {
+                let depth = recurse(std::hint::black_box(0));
+                tracing::error!(depth, "the stack did not overflow");
+            }
+            Behavior::Kill => signal_self("-KILL"),
+            Behavior::Segfault => {
+                // Rust's own SIGSEGV handler (its stack-overflow guard) lets a signal that is
+                // not a fault on the guard page pass once and restores the default action:
+                // the second one ends the process as a real segfault would.
+                signal_self("-SEGV");
+                signal_self("-SEGV");
+            }
+            Behavior::Exit => std::process::exit(1),
+            Behavior::OutOfMemory => {
+                let pid = std::process::id().to_string();
+                let limited = std::process::Command::new("prlimit")
+                    .args(["--pid", &pid, "--as=1000000000"])
+                    .status();
+                tracing::info!(?limited, "address space limited to 1 GB");
+                let big: Vec<u8> = Vec::with_capacity(std::hint::black_box(4 << 30));
+                tracing::error!(capacity = big.capacity(), "the allocation did not fail");
+            }
+            Behavior::Freeze => signal_self("-STOP"),
             Behavior::Sleep => {
                 tokio::time::sleep(Duration::from_secs_f64(
                     props.sleep_seconds.unwrap_or(3600.0),
@@ -128,5 +186,14 @@ impl CustomResource for Example {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     custom_resource::init_tracing();
-    custom_resource::run(Example).await
+    Box::pin(custom_resource::serve(|| async {
+        // A function that cannot start: the supervisor answers each event for it.
+        if let Ok(why) = std::env::var("EXAMPLE_FAIL_TO_START") {
+            return Err(lambda_runtime::Error::from(format!(
+                "the example was asked not to start: {why}"
+            )));
+        }
+        Ok(Example)
+    }))
+    .await
 }

@@ -132,6 +132,7 @@ pub mod response_url;
 pub mod runner;
 pub mod secret;
 pub mod secrets;
+pub mod supervisor;
 pub mod trust;
 
 pub use error::Error;
@@ -143,4 +144,5 @@ pub use response::{Response, Status};
 pub use response_url::ResponseUrl;
 pub use runner::{CustomResource, Outcome, Runner, run};
 pub use secret::Secret;
+pub use supervisor::serve;
 pub use trust::{Allowed, Switch};

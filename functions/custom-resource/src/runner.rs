@@ -163,12 +163,12 @@ pub struct Runner<R> {
 
 /// The instants one invocation works against.
 #[derive(Debug, Clone, Copy)]
-struct Deadlines {
-    start: Instant,
+pub(crate) struct Deadlines {
+    pub(crate) start: Instant,
     /// The resource is stopped here, leaving time to answer.
-    soft: Instant,
+    pub(crate) soft: Instant,
     /// The time kept between `soft` and the earlier of the two deadlines.
-    margin: Duration,
+    pub(crate) margin: Duration,
 }
 
 /// How long before the deadline the resource is stopped: a tenth of the time it has,
@@ -180,7 +180,11 @@ fn margin(budget: Duration) -> Duration {
 }
 
 impl Deadlines {
-    fn new(start: Instant, lambda_left: Duration, service_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        start: Instant,
+        lambda_left: Duration,
+        service_timeout: Option<Duration>,
+    ) -> Self {
         let lambda = start + lambda_left;
         let cloudformation = service_timeout.map_or(lambda, |t| start + t);
         let earliest = lambda.min(cloudformation);

@@ -10,8 +10,13 @@ use db_migration::{DatabaseMigration, SecretsManager};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     custom_resource::init_tracing();
-    // The shared AWS configuration: region and credentials from the environment, the
-    // Secrets Manager client built on the first request that reads a secret.
-    let secrets = SecretsManager::new(Aws::from_env());
-    custom_resource::run(DatabaseMigration::new(secrets)).await
+    // The bootstrap supervises a worker (the same binary): only the worker builds the
+    // resource, and the supervisor answers for it if it dies.
+    Box::pin(custom_resource::serve(|| async {
+        // The shared AWS configuration: region and credentials from the environment, the
+        // Secrets Manager client built on the first request that reads a secret.
+        let secrets = SecretsManager::new(Aws::from_env());
+        Ok::<_, lambda_runtime::Error>(DatabaseMigration::new(secrets))
+    }))
+    .await
 }

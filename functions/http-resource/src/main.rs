@@ -13,17 +13,20 @@ use http_resource::hosts::{HOSTS_VARIABLE, HostList};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     custom_resource::init_tracing();
-    // Read once. A list that does not parse is not fatal here (a function that cannot start
-    // cannot answer CloudFormation): every request that would send fails naming it.
-    let hosts = HostList::from_env();
-    match &hosts {
-        Ok(list) if list.is_empty() => {
-            tracing::warn!("`{HOSTS_VARIABLE}` lists no host: no request will be sent");
+    // The bootstrap supervises a worker (the same binary): only the worker builds the
+    // resource, and the supervisor answers for it if it dies.
+    Box::pin(custom_resource::serve(|| async {
+        // Read once. A list that does not parse is not fatal here (a function that cannot
+        // start cannot answer CloudFormation): every request that would send fails naming it.
+        let hosts = HostList::from_env();
+        match &hosts {
+            Ok(list) if list.is_empty() => {
+                tracing::warn!("`{HOSTS_VARIABLE}` lists no host: no request will be sent");
+            }
+            Ok(_) => {}
+            Err(problem) => tracing::error!(problem = %problem, "no request will be sent"),
         }
-        Ok(_) => {}
-        Err(problem) => tracing::error!(problem = %problem, "no request will be sent"),
-    }
-    let resource = HttpResource::new(SecretsManager::new(Aws::from_env()), hosts)?;
-    // Boxed: the runner's future is large (clippy's `large_futures`).
-    Box::pin(custom_resource::run(resource)).await
+        HttpResource::new(SecretsManager::new(Aws::from_env()), hosts)
+    }))
+    .await
 }
