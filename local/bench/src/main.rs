@@ -145,6 +145,20 @@ struct Migrations {
     ratio: f64,
 }
 
+/// The supervising bootstrap's cost: cold starts of the no-op with it and without
+/// (`STACKWRIGHT_SUPERVISOR=off`), alternating, and the memory after a warm one.
+#[derive(Debug, Serialize)]
+struct SupervisorCost {
+    function: String,
+    init_on_ms: Vec<f64>,
+    init_off_ms: Vec<f64>,
+    path_on_ms: Vec<f64>,
+    path_off_ms: Vec<f64>,
+    /// PSS summed over the sandbox's processes after a warm no-op, in KiB.
+    pss_on_kib: u64,
+    pss_off_kib: u64,
+}
+
 /// The cost of asking CloudFormation before acting.
 #[derive(Debug, Serialize)]
 struct Confirmation {
@@ -167,6 +181,7 @@ struct Report {
     probes: Vec<Probe>,
     migrations: Option<Migrations>,
     confirmation: Confirmation,
+    supervisor: Vec<SupervisorCost>,
 }
 
 struct Args {
@@ -770,6 +785,49 @@ fn mark(ok: bool) -> &'static str {
     if ok { "" } else { " (over)" }
 }
 
+/// What the supervisor costs `function`: cold starts of a no-op with and without it,
+/// alternating, and the PSS of the sandbox after a warm no-op.
+async fn supervisor_cost(function: &str, args: &Args, env: &Env) -> anyhow::Result<SupervisorCost> {
+    let binary = args.release.join(function);
+    let http = ResponseServer::start().await?;
+    let stack = Stack::new("stackwright-bench", &http);
+    let mut cost = SupervisorCost {
+        function: function.to_owned(),
+        init_on_ms: Vec::new(),
+        init_off_ms: Vec::new(),
+        path_on_ms: Vec::new(),
+        path_off_ms: Vec::new(),
+        pss_on_kib: 0,
+        pss_off_kib: 0,
+    };
+    for run in 0..args.runs * 2 {
+        let on = run % 2 == 0;
+        let mut config = config(binary.clone(), &http, env);
+        if !on {
+            config = config.env("STACKWRIGHT_SUPERVISOR", "off");
+        }
+        let lambda = Lambda::start(config).await?;
+        let first = lambda.invoke(noop(&stack, "Custom::Bench")).await?;
+        answered(&first, "supervisor: cold no-op")?;
+        let init = ms(first
+            .cold_init
+            .context("the first invocation reports its init")?);
+        let warm = lambda.invoke(noop(&stack, "Custom::Bench")).await?;
+        answered(&warm, "supervisor: warm no-op")?;
+        let pss = warm.pss_kib.unwrap_or_default();
+        if on {
+            cost.init_on_ms.push(init);
+            cost.path_on_ms.push(ms(first.duration));
+            cost.pss_on_kib = cost.pss_on_kib.max(pss);
+        } else {
+            cost.init_off_ms.push(init);
+            cost.path_off_ms.push(ms(first.duration));
+            cost.pss_off_kib = cost.pss_off_kib.max(pss);
+        }
+    }
+    Ok(cost)
+}
+
 /// http-resource's typical Create, cold then warm, with the confirmation on and off, `runs`
 /// times each, alternating which goes first.
 async fn confirmation(args: &Args, env: &Env) -> anyhow::Result<Confirmation> {
@@ -920,6 +978,30 @@ fn print(report: &Report) {
             mark(m.ratio <= 1.3)
         );
     }
+    println!(
+        "\nThe supervising bootstrap (a worker process per sandbox), median of cold no-op starts \
+         with / without (`STACKWRIGHT_SUPERVISOR=off`):\n"
+    );
+    println!(
+        "| function | cold init (≤ 2× bare) | cold path (≤ +3 ms) | PSS after a warm no-op, both processes (≤ +2 MB) |"
+    );
+    println!("|---|---|---|---|");
+    for s in &report.supervisor {
+        let (init_on, init_off) = (median(&s.init_on_ms), median(&s.init_off_ms));
+        let (path_on, path_off) = (median(&s.path_on_ms), median(&s.path_off_ms));
+        let ratio = init_on / report.bare_lambda.cold_init_median_ms;
+        let grown = s.pss_on_kib as f64 / 1024.0 - s.pss_off_kib as f64 / 1024.0;
+        println!(
+            "| {} | {init_on:.1} / {init_off:.1} ms ({ratio:.1}× bare){} | {path_on:.1} / {path_off:.1} ms (+{:.1} ms){} | {:.1} / {:.1} MB (+{grown:.1} MB){} |",
+            s.function,
+            mark(ratio <= 2.0),
+            path_on - path_off,
+            mark(path_on - path_off <= 3.0),
+            s.pss_on_kib as f64 / 1024.0,
+            s.pss_off_kib as f64 / 1024.0,
+            mark(grown <= 2.0),
+        );
+    }
     let c = &report.confirmation;
     println!(
         "\nAsking CloudFormation before acting ({}), median: cold {:.1} ms with / {:.1} ms without \
@@ -1033,6 +1115,11 @@ async fn main() -> anyhow::Result<()> {
             None
         }
     };
+    let mut supervisor = Vec::new();
+    for (function, _) in FUNCTIONS {
+        eprintln!("measuring the supervisor of {function} …");
+        supervisor.push(supervisor_cost(function, &args, &env).await?);
+    }
     eprintln!("measuring the confirmation call …");
     let confirmation = confirmation(&args, &env).await?;
     let date = Command::new("date")
@@ -1049,6 +1136,7 @@ async fn main() -> anyhow::Result<()> {
         probes,
         migrations,
         confirmation,
+        supervisor,
     };
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
     print(&report);

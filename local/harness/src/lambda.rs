@@ -171,6 +171,9 @@ pub struct Invocation {
     pub cold_init: Option<Duration>,
     /// The sandbox's peak resident memory after the invocation (`VmHWM`), in KiB.
     pub peak_rss_kib: Option<u64>,
+    /// The sandbox's proportional set size after the invocation, summed over its process and
+    /// its descendants (a supervisor and its worker share the binary's pages), in KiB.
+    pub pss_kib: Option<u64>,
 }
 
 impl Invocation {
@@ -474,6 +477,7 @@ impl Lambda {
         };
         let duration = start.elapsed();
         let peak_rss_kib = sandbox.child.id().and_then(peak_rss_kib);
+        let pss_kib = sandbox.child.id().and_then(tree_pss_kib);
         let alive = lambda.is_ok() || matches!(lambda, LambdaResult::Error { .. });
         if !alive {
             let _ = sandbox.child.kill().await;
@@ -516,6 +520,7 @@ impl Lambda {
             duration,
             cold_init,
             peak_rss_kib,
+            pss_kib,
         })
     }
 
@@ -559,6 +564,28 @@ async fn settle(logs: &Mutex<Vec<String>>) {
         last = now;
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// `Pss` of process `pid` and its descendants (`/proc/<pid>/smaps_rollup`), in KiB.
+fn tree_pss_kib(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let own: u64 = rollup
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    let children: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter_map(tree_pss_kib)
+        .sum();
+    Some(own + children)
 }
 
 /// `VmHWM` of process `pid`, in KiB.
