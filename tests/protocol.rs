@@ -85,7 +85,7 @@ async fn success_answers_once_with_the_id_and_data() {
     assert_eq!(
         r["Data"],
         json!({"Name": "a", "Count": 5, "Enabled": true, "RequestType": "Create",
-               "Allowed": true, "Phase": "CREATE_IN_PROGRESS"})
+               "Allowed": true, "Phase": "CREATE_IN_PROGRESS", "Runs": 1})
     );
     for key in ["StackId", "RequestId", "LogicalResourceId"] {
         assert_eq!(r[key], event[key], "{key}");
@@ -103,7 +103,7 @@ async fn success_answers_once_with_the_id_and_data() {
         "request_type=\"Create\"",
         "logical_id=\"Thing\"",
         "physical_id=\"example:a\"",
-        "status=Success",
+        "status=SUCCESS",
         "duration_ms=",
     ] {
         assert!(
@@ -424,12 +424,7 @@ async fn a_request_cloudformation_does_not_confirm_does_nothing() {
         "example:a",
         json!({"Name": "a", "Behavior": "Fail"}),
     );
-    let r = s
-        .lambda
-        .invoke_forged(delete.clone())
-        .await
-        .unwrap()
-        .response();
+    let r = s.lambda.invoke_forged(delete).await.unwrap().response();
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     // While an update of the stack is in progress, an Update naming another physical id than
     // the resource's current one is refused too.
@@ -463,6 +458,13 @@ async fn a_request_cloudformation_does_not_confirm_does_nothing() {
     let r = s.invoke(update("b", "example:a")).await.response();
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(r["Data"]["Phase"], "UPDATE_IN_PROGRESS");
+    // (A new request: the forged one's ids were answered already.)
+    let delete = s.stack.delete(
+        "Thing",
+        TYPE,
+        "example:a",
+        json!({"Name": "a", "Behavior": "Fail"}),
+    );
     assert_eq!(s.invoke(delete).await.response()["Status"], "FAILED");
     s.assert_no_leak();
 }
@@ -687,7 +689,7 @@ async fn an_unknown_property_is_named_with_the_known_ones() {
     assert_eq!(r["Status"], "FAILED");
     assert_eq!(
         reason(&r),
-        "unknown property `Colour`; expected one of `Name`, `Behavior`, `SleepSeconds`, `Count`, `Enabled`, `ReasonLength`, `DataBytes`, `Destructive`"
+        "unknown property `Colour`; expected one of `Name`, `Behavior`, `SleepSeconds`, `Count`, `Enabled`, `ReasonLength`, `DataBytes`, `Destructive`, `NoEcho`"
     );
     let r = s.invoke(s.create(json!({}))).await.response();
     assert_eq!(reason(&r), "missing required property `Name`");

@@ -127,3 +127,52 @@ async fn without_the_supervisor_a_death_leaves_the_stack_waiting() {
         died.lambda
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_delivered_again_is_answered_again_without_running_again() {
+    let (lambda, stack) = start(|c| c).await;
+    let event = stack.create("Thing", TYPE, json!({"Name": "a"}));
+    let first = lambda.invoke(event.clone()).await.unwrap().response();
+    assert_eq!(first["Data"]["Runs"], 1, "{first}");
+    // The same event again (Lambda's at-least-once delivery): the same answer, not run again.
+    let again = lambda.invoke(event.clone()).await.unwrap();
+    assert_eq!(again.response(), first);
+    assert!(
+        again
+            .logs
+            .iter()
+            .any(|l| l.contains("answered before in this sandbox")),
+        "{:?}",
+        again.logs
+    );
+    // A copy with the same ids and other properties is refused: nothing run, nothing sent.
+    let mut forged = event.clone();
+    forged["ResourceProperties"]["Name"] = json!("b");
+    let refused = lambda.invoke(forged).await.unwrap();
+    assert!(refused.delivered().is_empty());
+    assert!(
+        matches!(&refused.lambda, LambdaResult::Error { error_type, .. } if error_type == "RequestMismatch"),
+        "{:?}",
+        refused.lambda
+    );
+    // A NoEcho answer is never written to disk: that request runs again.
+    let secret = stack.create("Other", TYPE, json!({"Name": "s", "NoEcho": true}));
+    let once = lambda.invoke(secret.clone()).await.unwrap().response();
+    let twice = lambda.invoke(secret).await.unwrap().response();
+    assert_eq!(once["NoEcho"], true);
+    assert_eq!(
+        twice["Data"]["Runs"],
+        once["Data"]["Runs"].as_u64().unwrap() + 1
+    );
+    // Another sandbox has its own /tmp: there the event runs again (each resource's
+    // idempotency covers that case).
+    let other = Lambda::start(
+        LambdaConfig::new(harness::binary("example-resource").unwrap())
+            .responses(stack.responses()),
+    )
+    .await
+    .unwrap();
+    let elsewhere = other.invoke(event).await.unwrap().response();
+    assert_eq!(elsewhere["Status"], "SUCCESS");
+    assert_eq!(elsewhere["Data"]["Runs"], 1);
+}

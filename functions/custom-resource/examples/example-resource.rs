@@ -33,6 +33,9 @@ struct Properties {
     /// Asks for the `DropDatabase` switch; a Delete without it retains (does nothing).
     #[serde(default, deserialize_with = "de::boolean")]
     destructive: bool,
+    /// Answers with `NoEcho`.
+    #[serde(default, deserialize_with = "de::boolean")]
+    no_echo: bool,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -67,6 +70,10 @@ enum Error {
 
 struct Example;
 
+/// How many times this process ran a request: a request answered again from the sandbox's
+/// record does not count.
+static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Recurses until the stack overflows; `black_box` keeps it from becoming a loop.
 fn recurse(depth: u64) -> u64 {
     let frame = std::hint::black_box([depth; 512]);
@@ -89,6 +96,7 @@ fn signal_self(signal: &str) {
 impl Example {
     async fn act(&self, request: &Request<Properties>) -> Result<Outcome, Error> {
         let props = &request.properties;
+        let runs = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         match props.behavior {
             Behavior::Succeed => {}
             Behavior::Fail => {
@@ -132,6 +140,7 @@ impl Example {
             .with("Name", props.name.clone())
             .with("Enabled", props.enabled)
             .with("RequestType", request.request_type.to_string())
+            .with("Runs", runs)
             .with("Allowed", request.allows(Switch::DropDatabase))
             .with(
                 "Phase",
@@ -140,6 +149,9 @@ impl Example {
                     .as_ref()
                     .map_or_else(|| "unconfirmed".to_owned(), ToString::to_string),
             );
+        if props.no_echo {
+            outcome = outcome.no_echo(true);
+        }
         if let Some(count) = props.count {
             outcome = outcome.with("Count", count);
         }

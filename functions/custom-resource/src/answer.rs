@@ -9,6 +9,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::Error;
 use crate::deliver::{self, Delivered};
+use crate::replay::Record;
 use crate::request::{Rejected, RequestType, parse_event};
 use crate::response::{Response, failed_create_id};
 use crate::response_url::{ResponsePolicy, ResponseUrl};
@@ -124,8 +125,16 @@ impl Answerer {
         };
         let logical_id = ids.logical_resource_id.clone();
         let response = Response::failed(&ids, physical_id, reason);
-        self.deliver(&url, &request_type, &logical_id, response, start, deadline)
-            .await
+        self.deliver(
+            &url,
+            &request_type,
+            &logical_id,
+            response,
+            None,
+            start,
+            deadline,
+        )
+        .await
     }
 
     /// PUTs `response` to `url` until `deadline` and logs the one line an invocation gets;
@@ -135,23 +144,51 @@ impl Answerer {
     ///
     /// [`Diagnostic`] `ResponseNotDelivered` when no answer settled it before the deadline, so
     /// that Lambda delivers the event again.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn deliver(
         &self,
         url: &ResponseUrl,
         request_type: &str,
         logical_id: &str,
         response: Response,
+        record: Option<&Record>,
         start: Instant,
         deadline: Instant,
     ) -> Result<Value, Diagnostic> {
-        let status = response.status;
-        let physical_id = response.physical_resource_id.clone();
+        // What a NoEcho answer carries never goes to disk: such a request runs again.
+        let record = record.filter(|_| !response.no_echo);
         let body = response.into_body();
-        let reason = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v["Reason"].as_str().map(str::to_owned))
-            .unwrap_or_default();
+        self.deliver_body(url, request_type, logical_id, body, record, start, deadline)
+            .await
+    }
+
+    /// As [`Answerer::deliver`], for a body already made (a recorded answer sent again);
+    /// once delivered, the body is recorded in `record`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn deliver_body(
+        &self,
+        url: &ResponseUrl,
+        request_type: &str,
+        logical_id: &str,
+        body: Vec<u8>,
+        record: Option<&Record>,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<Value, Diagnostic> {
+        let sent: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let status = sent["Status"].as_str().unwrap_or_default().to_owned();
+        let physical_id = sent["PhysicalResourceId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let reason = sent["Reason"].as_str().unwrap_or_default().to_owned();
+        let kept = record.map(|_| body.clone());
         let delivered = deliver::put(&self.client, url, body, deadline).await;
+        if let (Ok(Delivered::Accepted { .. }), Some(record), Some(body)) =
+            (&delivered, record, kept)
+        {
+            record.store(&body);
+        }
         let duration_ms = start.elapsed().as_millis() as u64;
         match delivered {
             Ok(Delivered::Refused {
@@ -164,7 +201,7 @@ impl Answerer {
                     request_type,
                     logical_id,
                     physical_id,
-                    status = ?status,
+                    status = %status,
                     duration_ms,
                     attempts,
                     http_status = answered,
@@ -185,7 +222,7 @@ impl Answerer {
                     request_type,
                     logical_id,
                     physical_id,
-                    status = ?status,
+                    status = %status,
                     reason,
                     duration_ms,
                     attempts,
@@ -199,7 +236,7 @@ impl Answerer {
                     request_type,
                     logical_id,
                     physical_id,
-                    status = ?status,
+                    status = %status,
                     duration_ms,
                     error = %err,
                     "could not answer CloudFormation; Lambda will deliver the event again"

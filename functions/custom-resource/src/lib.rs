@@ -126,6 +126,7 @@ pub mod http;
 mod logging;
 pub mod properties;
 pub mod redact;
+mod replay;
 pub mod request;
 pub mod response;
 pub mod response_url;

@@ -17,6 +17,7 @@ use crate::aws::Aws;
 use crate::confirm::{self, CloudFormation, Phase, Unconfirmed};
 use crate::properties;
 use crate::redact::Redactor;
+use crate::replay::{Record, Seen};
 use crate::request::{
     Envelope, Ids, Rejected, Request, RequestType, Resource, parse_event, stack_name,
 };
@@ -300,9 +301,46 @@ impl<R: CustomResource> Runner<R> {
                         "the ResponseURL's path is not `StackId|LogicalResourceId|RequestId`; answering it all the same"
                     );
                 }
+                // Answered before in this sandbox: the same answer again, nothing run again.
+                let record = Record::for_event(&payload, ids);
+                match record.seen() {
+                    Seen::New => {}
+                    Seen::Answered(body) => {
+                        tracing::info!(
+                            request_type = %envelope.request_type,
+                            logical_id = %ids.logical_resource_id,
+                            "this request was answered before in this sandbox: sending the same answer again, running nothing"
+                        );
+                        return self
+                            .answerer
+                            .deliver_body(
+                                &envelope.response_url,
+                                &envelope.request_type.to_string(),
+                                &ids.logical_resource_id,
+                                body,
+                                None,
+                                start,
+                                start + lambda_left,
+                            )
+                            .await;
+                    }
+                    Seen::Mismatch => {
+                        tracing::error!(
+                            logical_id = %ids.logical_resource_id,
+                            "a request with these ids was answered here for another event: refused"
+                        );
+                        return Err(Diagnostic {
+                            error_type: "RequestMismatch".into(),
+                            error_message: "a request with the same StackId, LogicalResourceId \
+                                and RequestId was answered in this sandbox for another event: \
+                                refused, nothing was done or sent"
+                                .into(),
+                        });
+                    }
+                }
                 let deadlines = Deadlines::new(start, lambda_left, envelope.service_timeout);
                 let response = self.respond(&envelope, deadlines).await;
-                (Ok(envelope), response)
+                (Ok((envelope, record)), response)
             }
             Err(rejected) => {
                 let Rejected {
@@ -332,16 +370,18 @@ impl<R: CustomResource> Runner<R> {
                 (Err(url), response)
             }
         };
-        let (url, request_type, logical_id) = match &envelope {
-            Ok(e) => (
+        let (url, request_type, logical_id, record) = match &envelope {
+            Ok((e, record)) => (
                 e.response_url.clone(),
                 e.request_type.to_string(),
                 e.ids.logical_resource_id.clone(),
+                Some(record),
             ),
             Err(url) => (
                 url.clone(),
                 "Invalid".to_owned(),
                 response.logical_resource_id.clone(),
+                None,
             ),
         };
         self.answerer
@@ -350,6 +390,7 @@ impl<R: CustomResource> Runner<R> {
                 &request_type,
                 &logical_id,
                 response,
+                record,
                 start,
                 start + lambda_left,
             )

@@ -85,8 +85,9 @@ async fn fresh_create_with_the_embedded_schema_then_the_same_create_again() {
     conn.close().await.unwrap();
     assert_eq!(pg_versions(&db).await.len(), 4);
 
-    // When CloudFormation delivers the same Create again: nothing is applied twice.
-    let again = env.respond(&lambda, event).await;
+    // When CloudFormation delivers the same Create again, in another sandbox (in this one
+    // the recorded answer is sent again without running): nothing is applied twice.
+    let again = env.respond(&env.lambda(None, None).await, event).await;
     assert_success(&again);
     assert_eq!(again["PhysicalResourceId"], id.as_str());
     assert_eq!(data(&again, "Applied"), "0");
@@ -343,8 +344,10 @@ async fn a_rollback_after_a_later_failure_goes_back_to_the_recorded_version() {
         (data(&updated, "Applied"), data(&updated, "Version")),
         ("1", "5")
     );
-    // The same Update delivered again changes nothing.
-    let redelivered = env.respond(&lambda, forward).await;
+    // The same Update delivered again, in another sandbox (in this one the recorded answer
+    // is sent again without running), changes nothing.
+    let elsewhere = env.lambda(Some(set.path()), None).await;
+    let redelivered = env.respond(&elsewhere, forward).await;
     assert_success(&redelivered);
     assert_eq!(
         (data(&redelivered, "Applied"), data(&redelivered, "Version")),
@@ -390,8 +393,8 @@ async fn a_rollback_after_a_later_failure_goes_back_to_the_recorded_version() {
         0,
         "a reverted migration's down script is forgotten"
     );
-    // Delivered again: nothing more is reverted.
-    let again = env.roll_back(&lambda, rollback).await;
+    // Delivered again, in another sandbox: nothing more is reverted.
+    let again = env.roll_back(&elsewhere, rollback).await;
     assert_eq!(
         (data(&again, "Reverted"), data(&again, "Version")),
         ("0", "4")

@@ -268,6 +268,9 @@ async fn the_idempotency_key_is_on_the_wire_and_stable_across_deliveries() {
     // The same Create delivered twice (Lambda's retry, or CloudFormation's).
     let event = s.create(props.clone());
     succeeded(&s.invoke(event.clone()).await);
+    // Again in a new sandbox: in the same one, the recorded answer is sent again and the API
+    // is not called at all.
+    s.lambda.stop();
     succeeded(&s.invoke(event).await);
     // Another Create request.
     succeeded(&s.invoke(s.create(props.clone())).await);

@@ -198,14 +198,16 @@ async fn a_forged_update_cannot_overwrite_prods_secret() {
     cloudformation.set_resource(prod.stack_id(), "AppSecret", "UPDATE_COMPLETE", Some(&arn));
     let before = w.snapshot(&arn).await;
 
-    let attack = prod.update(
-        "AppSecret",
-        TYPE,
-        &arn,
-        json!({"Keys": attacker_keys(), "Adopt": "Always", "OnDelete": "ForceDelete"}),
-        json!({"Keys": {"password": {"Generate": "password"}}}),
-    );
-    let forged = lambda.invoke_forged(attack.clone()).await.unwrap();
+    let attack = || {
+        prod.update(
+            "AppSecret",
+            TYPE,
+            &arn,
+            json!({"Keys": attacker_keys(), "Adopt": "Always", "OnDelete": "ForceDelete"}),
+            json!({"Keys": {"password": {"Generate": "password"}}}),
+        )
+    };
+    let forged = lambda.invoke_forged(attack()).await.unwrap();
     let reason = failed(&forged);
     assert!(
         reason.starts_with(
@@ -233,8 +235,9 @@ async fn a_forged_update_cannot_overwrite_prods_secret() {
     succeeded(&lambda.invoke_forged(delete).await.unwrap());
     assert_eq!(w.snapshot(&arn).await, before, "not deleted");
 
-    // The same Update, really part of prod's operation, is prod's own: it goes through.
-    succeeded(&lambda.invoke(attack).await.unwrap());
+    // The same Update, really part of prod's operation (a request of its own), is prod's
+    // own: it goes through.
+    succeeded(&lambda.invoke(attack()).await.unwrap());
     assert_eq!(w.current(&arn).await["password"], ATTACKER_LITERAL);
     w.assert_no_leak(&lambda);
 }

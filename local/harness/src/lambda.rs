@@ -218,6 +218,8 @@ struct Sandbox {
     spawned: Instant,
     logs: Arc<Mutex<Vec<String>>>,
     invocations: u32,
+    /// The sandbox's own `/tmp` (`TMPDIR`), as each Lambda execution environment has one.
+    _tmp: Option<tempfile::TempDir>,
 }
 
 /// A function, run in sandboxes on this machine.
@@ -330,6 +332,17 @@ impl Lambda {
         }
         // The function acts only for the stacks this lists: by default, every stack of the
         // harness's account in the function's region (a test of the check sets its own).
+        // Each execution environment has its own /tmp.
+        let tmp = if self.config.env.iter().any(|(k, _)| k == "TMPDIR") {
+            None
+        } else {
+            let dir = tempfile::Builder::new()
+                .prefix("sandbox-")
+                .tempdir()
+                .map_err(Error::io("making the sandbox's /tmp"))?;
+            cmd.env("TMPDIR", dir.path());
+            Some(dir)
+        };
         // Lambda always sets credentials (the execution role's); these are dummies for the
         // loopback stand-ins.
         for (key, value) in [
@@ -384,6 +397,7 @@ impl Lambda {
             spawned,
             logs,
             invocations: 0,
+            _tmp: tmp,
         })
     }
 
