@@ -5,7 +5,7 @@ VENV  := $(CURDIR)/.venv
 # cargo-lambda needs zig on PATH; sam needs cargo-lambda.
 export PATH := $(VENV)/bin:$(PATH)
 STAGE ?= dev
-FUNCTIONS := db-migration secret-seeder http-resource
+FUNCTIONS := db-migration secret-seeder http-resource failure-responder
 
 .PHONY: help tools services lint fmt test test-unit build watch invoke clean demo up down status services-stop bench
 
