@@ -48,7 +48,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 pub use custom_resource::secrets::{SecretSource, SecretsManager};
-pub use error::Error;
+pub use error::{Error, db_message};
 pub use properties::{OnDelete, Properties, TlsMode, parse_properties};
 
 use crate::budget::Budget;
@@ -317,7 +317,7 @@ impl<S: SecretSource> DatabaseMigration<S> {
         let owner = owner?.map_err(|e| Error::Database {
             what: what.into(),
             database: target.database.clone(),
-            message: error::db_message(&e),
+            message: db_message(&e),
         })?;
         let ours = owner.as_ref().is_some_and(|o| {
             o.stack_id == request.stack_id && o.logical_id == request.logical_resource_id

@@ -1,0 +1,693 @@
+//! The decisions, plain functions of plain data: the privileges a list of grants means on an
+//! engine, what an Update revokes and grants, and the SQL that makes a user, changes it, or
+//! drops it. Nothing here connects; every identifier is quoted and every literal escaped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use db_migration::secret::Engine;
+use db_migration::store::{quote_mysql, quote_pg};
+
+use crate::properties::{Grant, Privileges, Tables};
+
+/// What one privilege is on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum On {
+    /// PostgreSQL: the schema itself (`USAGE`, needed to reach anything in it).
+    Schema(String),
+    /// Every table in the schema (MySQL: the database), and those created later.
+    AllTables(String),
+    /// PostgreSQL: every sequence in the schema, and those created later.
+    AllSequences(String),
+    /// One table in a schema (MySQL: a database).
+    Table(String, String),
+}
+
+/// One privilege on one object: the unit grants are compared in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Privilege {
+    /// The object.
+    pub on: On,
+    /// `SELECT`, `USAGE`…
+    pub privilege: String,
+}
+
+/// The privileges `grants` mean on `engine`; `default_schema` is where a grant without
+/// `Schema` applies (PostgreSQL: `public`; MySQL: the resource's database).
+///
+/// # Errors
+///
+/// A privilege the engine does not have on tables (`TRUNCATE` on MySQL, `INDEX` on
+/// PostgreSQL), named with the grant's place in the list.
+pub fn expand(
+    engine: Engine,
+    grants: &[Grant],
+    default_schema: &str,
+) -> Result<BTreeSet<Privilege>, String> {
+    let mut out = BTreeSet::new();
+    for (i, grant) in grants.iter().enumerate() {
+        let schema = grant.schema.as_deref().unwrap_or(default_schema).to_owned();
+        let on_tables: Vec<&str> = match &grant.privileges {
+            Privileges::ReadOnly => vec!["SELECT"],
+            Privileges::ReadWrite => vec!["DELETE", "INSERT", "SELECT", "UPDATE"],
+            Privileges::List(list) => list.iter().map(String::as_str).collect(),
+        };
+        for p in &on_tables {
+            let fits = match engine {
+                Engine::Postgres => !matches!(*p, "CREATE" | "ALTER" | "INDEX"),
+                Engine::MySql => *p != "TRUNCATE",
+            };
+            if !fits {
+                return Err(format!(
+                    "`Grants.{i}.Privileges` names `{p}`, which {engine} has no table privilege for"
+                ));
+            }
+        }
+        let mut add = |on: On, p: &str| {
+            out.insert(Privilege {
+                on,
+                privilege: p.to_owned(),
+            });
+        };
+        if engine == Engine::Postgres {
+            add(On::Schema(schema.clone()), "USAGE");
+        }
+        match &grant.tables {
+            Tables::All => {
+                for p in &on_tables {
+                    add(On::AllTables(schema.clone()), p);
+                }
+                if engine == Engine::Postgres && grant.privileges == Privileges::ReadWrite {
+                    // `serial` columns take their values from a sequence the writer needs.
+                    add(On::AllSequences(schema.clone()), "SELECT");
+                    add(On::AllSequences(schema.clone()), "USAGE");
+                }
+            }
+            Tables::Named(names) => {
+                for name in names {
+                    for p in &on_tables {
+                        add(On::Table(schema.clone(), name.clone()), p);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What an Update does to the grants: revoke what the old properties granted and the new do
+/// not, then grant everything the new ones do. Granting what is already held changes nothing
+/// on either engine, and granting all of it (not only what was added) also restores what a
+/// broader revoke took (revoking `ALL TABLES` takes a named table's privilege too) and what
+/// someone revoked by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantChange {
+    /// Held before, not wanted now.
+    pub revoke: BTreeSet<Privilege>,
+    /// Everything wanted now.
+    pub grant: BTreeSet<Privilege>,
+    /// How many of `grant` are new (for the log).
+    pub added: usize,
+}
+
+/// The change from `old` to `new`. A rollback is the same function with the two swapped.
+pub fn diff(old: &BTreeSet<Privilege>, new: &BTreeSet<Privilege>) -> GrantChange {
+    GrantChange {
+        revoke: old.difference(new).cloned().collect(),
+        grant: new.clone(),
+        added: new.difference(old).count(),
+    }
+}
+
+/// A short summary of the grants for `Data.Grants`: `ReadOnly public.*; INSERT,SELECT sales.a,b`.
+pub fn summary(grants: &[Grant], default_schema: &str) -> String {
+    if grants.is_empty() {
+        return "none".into();
+    }
+    let text = grants
+        .iter()
+        .map(|g| {
+            let privileges = match &g.privileges {
+                Privileges::ReadOnly => "ReadOnly".to_owned(),
+                Privileges::ReadWrite => "ReadWrite".to_owned(),
+                Privileges::List(list) => list.join(","),
+            };
+            let tables = match &g.tables {
+                Tables::All => "*".to_owned(),
+                Tables::Named(names) => names.join(","),
+            };
+            format!(
+                "{privileges} {}.{tables}",
+                g.schema.as_deref().unwrap_or(default_schema)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if text.chars().count() > 256 {
+        format!("{}…", text.chars().take(255).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// One statement of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The SQL.
+    pub sql: String,
+    /// A `REVOKE` of a grant that may be gone already: MySQL refuses one (error 1141), which
+    /// the executor then ignores, so a re-delivered Update converges.
+    pub revoke: bool,
+}
+
+impl Statement {
+    fn run(sql: String) -> Self {
+        Self { sql, revoke: false }
+    }
+    fn revoke(sql: String) -> Self {
+        Self { sql, revoke: true }
+    }
+}
+
+/// How the user logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login<'a> {
+    /// With a password, given as the engine's stored form ([`crate::password`]): the SCRAM
+    /// verifier on PostgreSQL, the `mysql_native_password` hash on MySQL.
+    Stored(&'a str),
+    /// RDS IAM authentication, no password.
+    Iam,
+}
+
+/// What to do to the user itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensure<'a> {
+    /// It does not exist: create it.
+    Create(Login<'a>),
+    /// It exists: set its options, and its login when `Some` (`None`: the password in the
+    /// secret logs in already, nothing to change).
+    Alter {
+        /// The login to set.
+        login: Option<Login<'a>>,
+        /// Whether it is a member of `rds_iam` now (PostgreSQL), so that moving to a
+        /// password takes that away.
+        has_rds_iam: bool,
+    },
+}
+
+/// Everything a Create or Update does to one user.
+#[derive(Debug, Clone)]
+pub struct UserPlan<'a> {
+    /// The engine.
+    pub engine: Engine,
+    /// The user's name (checked with [`crate::properties::check_name`]).
+    pub user: &'a str,
+    /// The admin user: the role that runs the migrations, whose future tables the
+    /// PostgreSQL default privileges cover.
+    pub admin: &'a str,
+    /// The database the grants apply in.
+    pub database: &'a str,
+    /// What to do to the user.
+    pub ensure: Ensure<'a>,
+    /// `ConnectionLimit`.
+    pub connection_limit: Option<u64>,
+    /// The grants.
+    pub grants: &'a GrantChange,
+}
+
+/// A PostgreSQL string literal (standard_conforming_strings: only `'` is special).
+fn pg_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A MySQL string literal.
+fn mysql_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// `'user'@'%'`.
+pub fn mysql_account(user: &str) -> String {
+    format!("{}@'%'", mysql_literal(user))
+}
+
+/// The statements of a Create or Update, in order: the user, then the revokes, then the
+/// grants.
+pub fn user_statements(plan: &UserPlan<'_>) -> Vec<Statement> {
+    let mut out = Vec::new();
+    match plan.engine {
+        Engine::Postgres => pg_user(plan, &mut out),
+        Engine::MySql => mysql_user(plan, &mut out),
+    }
+    for (on, privileges) in grouped(&plan.grants.revoke) {
+        out.extend(grant_sql(plan, &on, &privileges, false));
+    }
+    for (on, privileges) in grouped(&plan.grants.grant) {
+        out.extend(grant_sql(plan, &on, &privileges, true));
+    }
+    out
+}
+
+fn pg_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
+    let user = quote_pg(plan.user);
+    let limit = plan
+        .connection_limit
+        .map_or_else(|| "-1".to_owned(), |n| n.to_string());
+    let password = |login: Login<'_>| match login {
+        Login::Stored(verifier) => format!(" PASSWORD {}", pg_literal(verifier)),
+        Login::Iam => " PASSWORD NULL".to_owned(),
+    };
+    let login = match plan.ensure {
+        Ensure::Create(login) => {
+            out.push(Statement::run(format!(
+                "CREATE ROLE {user} WITH LOGIN{} CONNECTION LIMIT {limit}",
+                password(login)
+            )));
+            Some(login)
+        }
+        Ensure::Alter { login, has_rds_iam } => {
+            out.push(Statement::run(format!(
+                "ALTER ROLE {user} WITH LOGIN{} CONNECTION LIMIT {limit}",
+                login.map(password).unwrap_or_default()
+            )));
+            if has_rds_iam && matches!(login, Some(Login::Stored(_))) {
+                out.push(Statement::run(format!("REVOKE \"rds_iam\" FROM {user}")));
+            }
+            login
+        }
+    };
+    if login == Some(Login::Iam) {
+        out.push(Statement::run(format!("GRANT \"rds_iam\" TO {user}")));
+    }
+    out.push(Statement::run(format!(
+        "GRANT CONNECT ON DATABASE {} TO {user}",
+        quote_pg(plan.database)
+    )));
+}
+
+fn mysql_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
+    let account = mysql_account(plan.user);
+    let limit = plan.connection_limit.unwrap_or(0);
+    let identified = |login: Login<'_>| match login {
+        Login::Stored(hash) => format!(
+            " IDENTIFIED WITH mysql_native_password AS {}",
+            mysql_literal(hash)
+        ),
+        Login::Iam => " IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'".to_owned(),
+    };
+    match plan.ensure {
+        Ensure::Create(login) => out.push(Statement::run(format!(
+            "CREATE USER {account}{} WITH MAX_USER_CONNECTIONS {limit}",
+            identified(login)
+        ))),
+        Ensure::Alter { login, .. } => out.push(Statement::run(format!(
+            "ALTER USER {account}{} WITH MAX_USER_CONNECTIONS {limit}",
+            login.map(identified).unwrap_or_default()
+        ))),
+    }
+}
+
+/// Privileges grouped by object, so each object gets one statement.
+fn grouped(privileges: &BTreeSet<Privilege>) -> BTreeMap<On, Vec<String>> {
+    let mut map: BTreeMap<On, Vec<String>> = BTreeMap::new();
+    for p in privileges {
+        map.entry(p.on.clone())
+            .or_default()
+            .push(p.privilege.clone());
+    }
+    map
+}
+
+fn grant_sql(plan: &UserPlan<'_>, on: &On, privileges: &[String], grant: bool) -> Vec<Statement> {
+    let list = privileges.join(", ");
+    let (verb, to) = if grant {
+        ("GRANT", "TO")
+    } else {
+        ("REVOKE", "FROM")
+    };
+    let make = |sql: String| {
+        if grant {
+            Statement::run(sql)
+        } else {
+            Statement::revoke(sql)
+        }
+    };
+    match plan.engine {
+        Engine::Postgres => {
+            let user = quote_pg(plan.user);
+            let default = |schema: &str, kind: &str| {
+                make(format!(
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} {verb} {list} ON {kind} {to} {user}",
+                    quote_pg(plan.admin),
+                    quote_pg(schema)
+                ))
+            };
+            match on {
+                On::Schema(s) => vec![make(format!(
+                    "{verb} {list} ON SCHEMA {} {to} {user}",
+                    quote_pg(s)
+                ))],
+                On::AllTables(s) => vec![
+                    make(format!(
+                        "{verb} {list} ON ALL TABLES IN SCHEMA {} {to} {user}",
+                        quote_pg(s)
+                    )),
+                    default(s, "TABLES"),
+                ],
+                On::AllSequences(s) => vec![
+                    make(format!(
+                        "{verb} {list} ON ALL SEQUENCES IN SCHEMA {} {to} {user}",
+                        quote_pg(s)
+                    )),
+                    default(s, "SEQUENCES"),
+                ],
+                On::Table(s, t) => vec![make(format!(
+                    "{verb} {list} ON TABLE {}.{} {to} {user}",
+                    quote_pg(s),
+                    quote_pg(t)
+                ))],
+            }
+        }
+        Engine::MySql => {
+            let account = mysql_account(plan.user);
+            let object = match on {
+                On::AllTables(db) => format!("{}.*", quote_mysql(db)),
+                On::Table(db, t) => format!("{}.{}", quote_mysql(db), quote_mysql(t)),
+                // Never produced for MySQL by `expand`.
+                On::Schema(_) | On::AllSequences(_) => return Vec::new(),
+            };
+            vec![make(format!("{verb} {list} ON {object} {to} {account}"))]
+        }
+    }
+}
+
+/// The statements that drop a user that exists: on PostgreSQL, what it owns in the current
+/// database goes to `reassign_to`, its privileges there (and on shared objects) are dropped,
+/// then the role; on MySQL, the account.
+pub fn drop_statements(engine: Engine, user: &str, reassign_to: Option<&str>) -> Vec<Statement> {
+    match engine {
+        Engine::Postgres => {
+            let user = quote_pg(user);
+            let mut out = Vec::new();
+            if let Some(to) = reassign_to {
+                out.push(Statement::run(format!(
+                    "REASSIGN OWNED BY {user} TO {}",
+                    quote_pg(to)
+                )));
+            }
+            out.push(Statement::run(format!("DROP OWNED BY {user}")));
+            out.push(Statement::run(format!("DROP ROLE {user}")));
+            out
+        }
+        Engine::MySql => vec![Statement::run(format!(
+            "DROP USER IF EXISTS {}",
+            mysql_account(user)
+        ))],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::properties::parse_properties;
+
+    fn grants(json: serde_json::Value) -> Vec<Grant> {
+        parse_properties(
+            &serde_json::json!({"SecretArn": "a", "UserSecretArn": "u", "Grants": json}),
+        )
+        .unwrap()
+        .grants
+    }
+
+    fn pg(json: serde_json::Value) -> BTreeSet<Privilege> {
+        expand(Engine::Postgres, &grants(json), "public").unwrap()
+    }
+
+    fn sql(statements: &[Statement]) -> Vec<&str> {
+        statements.iter().map(|s| s.sql.as_str()).collect()
+    }
+
+    fn plan<'a>(engine: Engine, ensure: Ensure<'a>, change: &'a GrantChange) -> UserPlan<'a> {
+        UserPlan {
+            engine,
+            user: "app",
+            admin: "admin",
+            database: "appdb",
+            ensure,
+            connection_limit: None,
+            grants: change,
+        }
+    }
+
+    #[test]
+    fn read_only_on_every_table_is_select_now_and_later_with_usage_on_the_schema() {
+        let change = diff(
+            &BTreeSet::new(),
+            &pg(serde_json::json!([{"Privileges": "ReadOnly"}])),
+        );
+        let p = plan(
+            Engine::Postgres,
+            Ensure::Create(Login::Stored("SCRAM-SHA-256$4096:c2FsdA==$YQ==:Yg==")),
+            &change,
+        );
+        assert_eq!(
+            sql(&user_statements(&p)),
+            [
+                "CREATE ROLE \"app\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$YQ==:Yg==' CONNECTION LIMIT -1",
+                "GRANT CONNECT ON DATABASE \"appdb\" TO \"app\"",
+                "GRANT USAGE ON SCHEMA \"public\" TO \"app\"",
+                "GRANT SELECT ON ALL TABLES IN SCHEMA \"public\" TO \"app\"",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE \"admin\" IN SCHEMA \"public\" GRANT SELECT ON TABLES TO \"app\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn read_write_adds_the_writes_and_the_sequences_and_its_rollback_revokes_only_those() {
+        let ro = pg(serde_json::json!([{"Privileges": "ReadOnly"}]));
+        let rw = pg(serde_json::json!([{"Privileges": "ReadWrite"}]));
+        let up = diff(&ro, &rw);
+        assert!(up.revoke.is_empty());
+        assert_eq!(up.added, 5);
+        let back = diff(&rw, &ro);
+        assert_eq!(back.grant, ro);
+        let p = plan(
+            Engine::Postgres,
+            Ensure::Alter {
+                login: None,
+                has_rds_iam: false,
+            },
+            &back,
+        );
+        let statements = user_statements(&p);
+        let revokes: Vec<&str> = statements
+            .iter()
+            .filter(|s| s.revoke)
+            .map(|s| s.sql.as_str())
+            .collect();
+        assert_eq!(
+            revokes,
+            [
+                "REVOKE DELETE, INSERT, UPDATE ON ALL TABLES IN SCHEMA \"public\" FROM \"app\"",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE \"admin\" IN SCHEMA \"public\" REVOKE DELETE, INSERT, UPDATE ON TABLES FROM \"app\"",
+                "REVOKE SELECT, USAGE ON ALL SEQUENCES IN SCHEMA \"public\" FROM \"app\"",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE \"admin\" IN SCHEMA \"public\" REVOKE SELECT, USAGE ON SEQUENCES FROM \"app\"",
+            ]
+        );
+        // The revokes come before the grants, which restate everything still wanted.
+        let first_grant = statements
+            .iter()
+            .position(|s| s.sql.starts_with("GRANT USAGE"))
+            .unwrap();
+        assert!(statements.iter().rposition(|s| s.revoke).unwrap() < first_grant);
+        assert_eq!(
+            statements[0].sql,
+            "ALTER ROLE \"app\" WITH LOGIN CONNECTION LIMIT -1"
+        );
+    }
+
+    #[test]
+    fn the_same_grants_again_revoke_nothing() {
+        let rw = pg(serde_json::json!([{"Privileges": "ReadWrite", "Schema": "app"}]));
+        let change = diff(&rw, &rw);
+        assert!(change.revoke.is_empty());
+        assert_eq!(change.added, 0);
+    }
+
+    #[test]
+    fn a_schema_no_longer_named_loses_its_usage() {
+        let old = pg(serde_json::json!([{"Privileges": "ReadOnly", "Schema": "old"}]));
+        let new = pg(serde_json::json!([{"Privileges": "ReadOnly", "Schema": "new"}]));
+        let change = diff(&old, &new);
+        assert!(change.revoke.contains(&Privilege {
+            on: On::Schema("old".into()),
+            privilege: "USAGE".into()
+        }));
+        assert!(
+            !change
+                .grant
+                .iter()
+                .any(|p| matches!(&p.on, On::Schema(s) | On::AllTables(s) if s == "old"))
+        );
+    }
+
+    #[test]
+    fn named_tables_are_quoted_one_statement_each() {
+        let change = diff(
+            &BTreeSet::new(),
+            &pg(
+                serde_json::json!([{"Privileges": ["select", "insert"], "Schema": "Sales", "Tables": ["orders", "Items"]}]),
+            ),
+        );
+        let p = plan(
+            Engine::Postgres,
+            Ensure::Alter {
+                login: None,
+                has_rds_iam: false,
+            },
+            &change,
+        );
+        let statements = user_statements(&p);
+        assert!(
+            sql(&statements)
+                .contains(&"GRANT INSERT, SELECT ON TABLE \"Sales\".\"Items\" TO \"app\"")
+        );
+        assert!(
+            sql(&statements)
+                .contains(&"GRANT INSERT, SELECT ON TABLE \"Sales\".\"orders\" TO \"app\"")
+        );
+        assert!(
+            !sql(&statements)
+                .iter()
+                .any(|s| s.contains("DEFAULT PRIVILEGES"))
+        );
+    }
+
+    #[test]
+    fn mysql_grants_on_the_database_cover_later_tables_and_use_the_native_hash() {
+        let g = grants(
+            serde_json::json!([{"Privileges": "ReadWrite"}, {"Privileges": ["SELECT"], "Schema": "reports", "Tables": ["daily"]}]),
+        );
+        let change = diff(
+            &BTreeSet::new(),
+            &expand(Engine::MySql, &g, "appdb").unwrap(),
+        );
+        let mut p = plan(
+            Engine::MySql,
+            Ensure::Create(Login::Stored("*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19")),
+            &change,
+        );
+        p.connection_limit = Some(10);
+        assert_eq!(
+            sql(&user_statements(&p)),
+            [
+                "CREATE USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' WITH MAX_USER_CONNECTIONS 10",
+                "GRANT DELETE, INSERT, SELECT, UPDATE ON `appdb`.* TO 'app'@'%'",
+                "GRANT SELECT ON `reports`.`daily` TO 'app'@'%'",
+            ]
+        );
+    }
+
+    #[test]
+    fn iam_auth_is_rds_iam_on_postgresql_and_the_aws_plugin_on_mysql() {
+        let none = GrantChange::default();
+        let p = plan(Engine::Postgres, Ensure::Create(Login::Iam), &none);
+        assert_eq!(
+            sql(&user_statements(&p))[..2],
+            [
+                "CREATE ROLE \"app\" WITH LOGIN PASSWORD NULL CONNECTION LIMIT -1",
+                "GRANT \"rds_iam\" TO \"app\"",
+            ]
+        );
+        let p = plan(
+            Engine::MySql,
+            Ensure::Alter {
+                login: Some(Login::Iam),
+                has_rds_iam: false,
+            },
+            &none,
+        );
+        assert_eq!(
+            sql(&user_statements(&p)),
+            [
+                "ALTER USER 'app'@'%' IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS' WITH MAX_USER_CONNECTIONS 0"
+            ]
+        );
+        // Back to a password: rds_iam is taken away.
+        let p = plan(
+            Engine::Postgres,
+            Ensure::Alter {
+                login: Some(Login::Stored("v")),
+                has_rds_iam: true,
+            },
+            &none,
+        );
+        assert!(sql(&user_statements(&p)).contains(&"REVOKE \"rds_iam\" FROM \"app\""));
+    }
+
+    #[test]
+    fn a_password_that_logs_in_already_is_not_set_again() {
+        let none = GrantChange::default();
+        for engine in [Engine::Postgres, Engine::MySql] {
+            let p = plan(
+                engine,
+                Ensure::Alter {
+                    login: None,
+                    has_rds_iam: false,
+                },
+                &none,
+            );
+            assert!(
+                !user_statements(&p)[0].sql.contains("PASSWORD")
+                    && !user_statements(&p)[0].sql.contains("IDENTIFIED")
+            );
+        }
+    }
+
+    #[test]
+    fn literals_and_names_cannot_break_out_of_their_quotes() {
+        assert_eq!(pg_literal("a'b"), "'a''b'");
+        assert_eq!(mysql_literal("a'b\\"), "'a''b\\\\'");
+        assert_eq!(mysql_account("x'y"), "'x''y'@'%'");
+        assert_eq!(quote_pg("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn privileges_the_engine_lacks_are_refused() {
+        let g =
+            grants(serde_json::json!([{"Privileges": "ReadOnly"}, {"Privileges": ["TRUNCATE"]}]));
+        assert!(
+            expand(Engine::MySql, &g, "db")
+                .unwrap_err()
+                .contains("`Grants.1.Privileges` names `TRUNCATE`")
+        );
+        let g = grants(serde_json::json!([{"Privileges": ["INDEX"]}]));
+        assert!(expand(Engine::Postgres, &g, "public").is_err());
+    }
+
+    #[test]
+    fn dropping_reassigns_then_drops_owned_then_the_role() {
+        assert_eq!(
+            sql(&drop_statements(Engine::Postgres, "app", Some("owner"))),
+            [
+                "REASSIGN OWNED BY \"app\" TO \"owner\"",
+                "DROP OWNED BY \"app\"",
+                "DROP ROLE \"app\""
+            ]
+        );
+        assert_eq!(
+            sql(&drop_statements(Engine::MySql, "app", None)),
+            ["DROP USER IF EXISTS 'app'@'%'"]
+        );
+    }
+
+    #[test]
+    fn the_summary_is_short_and_names_presets() {
+        let g = grants(
+            serde_json::json!([{"Privileges": "ReadOnly"}, {"Privileges": ["INSERT", "SELECT"], "Schema": "sales", "Tables": ["b", "a"]}]),
+        );
+        assert_eq!(
+            summary(&g, "public"),
+            "ReadOnly public.*; INSERT,SELECT sales.a,b"
+        );
+        assert_eq!(summary(&[], "public"), "none");
+    }
+}
