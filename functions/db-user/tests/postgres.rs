@@ -1,0 +1,333 @@
+//! `Custom::DatabaseUser` on PostgreSQL: the real binary under the harness, a throwaway
+//! cluster that checks passwords (scram-sha-256) and logs every statement, moto's Secrets
+//! Manager. Every invocation is checked for leaked passwords (`Env::respond`).
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+fn data<'a>(response: &'a Value, key: &str) -> &'a str {
+    response["Data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no Data.{key} in {response:#}"))
+}
+
+struct Fixture {
+    env: Env,
+    pg: ScramCluster,
+    admin_arn: String,
+    user_arn: String,
+    password: String,
+}
+
+/// A cluster with database `app` (table `items` with a serial key, one row), an admin secret
+/// and a user secret for `app_user`.
+async fn fixture(stack: &str, user: &str) -> Fixture {
+    let env = Env::new(stack).await;
+    let pg = ScramCluster::start();
+    pg.exec("postgres", "CREATE DATABASE app").await;
+    pg.exec(
+        "app",
+        "CREATE TABLE items (id SERIAL PRIMARY KEY, name TEXT NOT NULL); INSERT INTO items (name) VALUES ('first')",
+    )
+    .await;
+    let admin_arn = env.secret("admin", &pg.admin_secret("postgres")).await;
+    let password = password();
+    let user_arn = env
+        .secret(
+            "user",
+            &json!({
+                "engine": "postgres", "host": "127.0.0.1", "port": pg.port, "username": user,
+                "password": password, "dbname": "app", "masterarn": admin_arn,
+            }),
+        )
+        .await;
+    Fixture {
+        env,
+        pg,
+        admin_arn,
+        user_arn,
+        password,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_user_becomes_read_write_is_rolled_back_gets_a_new_password_and_is_dropped() {
+    let Fixture {
+        env,
+        pg,
+        admin_arn,
+        user_arn,
+        password,
+    } = fixture("swu-pg-life", "app_user").await;
+    let lambda = env.lambda("InsecureTls,DropUser").await;
+    let read_only = json!({
+        "SecretArn": admin_arn, "UserSecretArn": user_arn, "SecretVersion": "v1", "Tls": "Disable",
+        "Grants": [{"Privileges": "ReadOnly", "Schema": "public", "Tables": "*"}],
+        "OnDelete": "Drop", "ReassignOwnedTo": "postgres", "ConnectionLimit": "5",
+    });
+
+    // Given no user, when the stack is created: the user logs in with the secret's password,
+    // can read, cannot write.
+    let created = env.respond(&lambda, env.create(read_only.clone())).await;
+    assert_success(&created);
+    let id = format!("postgres://127.0.0.1:{}/app/app_user", pg.port);
+    assert_eq!(created["PhysicalResourceId"], id.as_str());
+    assert_eq!(data(&created, "Username"), "app_user");
+    assert_eq!(data(&created, "Database"), "app");
+    assert_eq!(data(&created, "Grants"), "ReadOnly public.*");
+    let mut user = pg.login("app", "app_user", &password).await.unwrap();
+    assert_eq!(pg_try(&mut user, "SELECT * FROM items").await, Ok(()));
+    assert_eq!(
+        pg_try(&mut user, "INSERT INTO items (name) VALUES ('x')").await,
+        Err("42501".into())
+    );
+    // A table the admin (the role that runs the migrations) creates later is readable too.
+    pg.exec(
+        "app",
+        "CREATE TABLE later (id INT); INSERT INTO later VALUES (1)",
+    )
+    .await;
+    assert_eq!(pg_try(&mut user, "SELECT * FROM later").await, Ok(()));
+    user.close().await.unwrap();
+    let mut admin = pg.admin("app").await;
+    let limit: i32 =
+        sqlx::query_scalar("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app_user'")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    assert_eq!(limit, 5);
+    admin.close().await.unwrap();
+
+    // The same Create again, in another sandbox: the user exists and the secret logs in as
+    // it, so it is adopted and nothing changes.
+    let again = env
+        .respond(
+            &env.lambda("InsecureTls,DropUser").await,
+            env.create(read_only.clone()),
+        )
+        .await;
+    assert_success(&again);
+    assert_eq!(again["PhysicalResourceId"], id.as_str());
+
+    // An Update to ReadWrite: inserts work (the serial key's sequence included).
+    let mut read_write = read_only.clone();
+    read_write["Grants"] = json!([{"Privileges": "ReadWrite"}]);
+    let updated = env
+        .respond(
+            &lambda,
+            env.update(&id, read_write.clone(), read_only.clone()),
+        )
+        .await;
+    assert_success(&updated);
+    assert_eq!(updated["PhysicalResourceId"], id.as_str());
+    assert_eq!(data(&updated, "Grants"), "ReadWrite public.*");
+    let mut user = pg.login("app", "app_user", &password).await.unwrap();
+    assert_eq!(
+        pg_try(&mut user, "INSERT INTO items (name) VALUES ('rw')").await,
+        Ok(())
+    );
+    assert_eq!(
+        pg_try(&mut user, "INSERT INTO later VALUES (2)").await,
+        Ok(())
+    );
+    user.close().await.unwrap();
+
+    // The stack rolls back: the old properties again, and the writes are taken back.
+    let rolled = env
+        .roll_back(
+            &lambda,
+            env.update(&id, read_only.clone(), read_write.clone()),
+        )
+        .await;
+    assert_success(&rolled);
+    let mut user = pg.login("app", "app_user", &password).await.unwrap();
+    assert_eq!(pg_try(&mut user, "SELECT * FROM items").await, Ok(()));
+    assert_eq!(
+        pg_try(&mut user, "INSERT INTO items (name) VALUES ('no')").await,
+        Err("42501".into())
+    );
+    user.close().await.unwrap();
+
+    // The seeder regenerates the password: a new version, a new SecretVersion, an Update.
+    let new_password = common::password();
+    env.put(
+        &user_arn,
+        &json!({
+            "engine": "postgres", "host": "127.0.0.1", "port": pg.port, "username": "app_user",
+            "password": new_password, "dbname": "app", "masterarn": admin_arn,
+        }),
+    )
+    .await;
+    let mut v2 = read_only.clone();
+    v2["SecretVersion"] = json!("v2");
+    let event = env.update(&id, v2.clone(), read_only.clone());
+    assert_success(&env.respond(&lambda, event.clone()).await);
+    assert_eq!(
+        pg.login("app", "app_user", &password)
+            .await
+            .err()
+            .and_then(|e| e
+                .as_database_error()
+                .and_then(|d| d.code().map(|c| c.into_owned()))),
+        Some("28P01".into())
+    );
+    pg.login("app", "app_user", &new_password)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    // Delivered again (another sandbox): nothing changes, the password still logs in.
+    let replay = env.lambda("InsecureTls,DropUser").await;
+    assert_success(&env.respond(&replay, event).await);
+    assert!(replay.logs().iter().all(|l| !l.contains("setting it")));
+    pg.login("app", "app_user", &new_password)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+
+    // What the user owns when it is dropped goes to ReassignOwnedTo.
+    pg.exec("app", "GRANT CREATE ON SCHEMA public TO app_user")
+        .await;
+    let mut user = pg.login("app", "app_user", &new_password).await.unwrap();
+    pg_try(&mut user, "CREATE TABLE mine (id INT)")
+        .await
+        .unwrap();
+    user.close().await.unwrap();
+
+    // Delete with Drop, allowed by the stage: the user is gone, its table kept.
+    assert_success(&env.respond(&lambda, env.delete(&id, v2.clone())).await);
+    let mut admin = pg.admin("app").await;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_user')")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    assert!(!exists);
+    let owner: String =
+        sqlx::query_scalar("SELECT tableowner::text FROM pg_tables WHERE tablename = 'mine'")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    assert_eq!(owner, "postgres");
+    admin.close().await.unwrap();
+    // Delete again (a user that no longer exists): nothing to do.
+    assert_success(&env.respond(&lambda, env.delete(&id, v2)).await);
+
+    // The server saw verifiers, never a password.
+    let log = pg.log();
+    assert!(
+        log.contains("SCRAM-SHA-256$4096:"),
+        "the statements are logged"
+    );
+    assert!(!log.contains(&password) && !log.contains(&new_password));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_is_not_adopted_drop_without_the_switch_retains_and_iam_grants_rds_iam() {
+    let Fixture {
+        env,
+        pg,
+        admin_arn,
+        user_arn,
+        password,
+    } = fixture("swu-pg-trust", "someone").await;
+    // A user of that name exists with another password.
+    pg.exec(
+        "postgres",
+        "CREATE ROLE someone LOGIN PASSWORD 'not-the-secret-s'",
+    )
+    .await;
+    let lambda = env.lambda("InsecureTls").await;
+    let props = json!({"SecretArn": admin_arn, "UserSecretArn": user_arn, "Tls": "Disable", "Grants": [{"Privileges": "ReadOnly"}]});
+    let reason = assert_failed(&env.respond(&lambda, env.create(props.clone())).await);
+    assert!(
+        reason.contains("user `someone` exists") && reason.contains("does not log in"),
+        "{reason}"
+    );
+    assert!(pg.login("app", "someone", &password).await.is_err());
+
+    // A fresh user, retained on Delete with Drop when the stage does not allow DropUser.
+    let fresh_password = common::password();
+    let fresh_arn = env
+        .secret(
+            "fresh",
+            &json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port, "username": "fresh", "password": fresh_password, "dbname": "app"}),
+        )
+        .await;
+    let mut fresh = props.clone();
+    fresh["UserSecretArn"] = json!(fresh_arn);
+    let created = env.respond(&lambda, env.create(fresh.clone())).await;
+    assert_success(&created);
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    fresh["OnDelete"] = json!("Drop");
+    fresh["ReassignOwnedTo"] = json!("postgres");
+    assert_success(&env.respond(&lambda, env.delete(&id, fresh.clone())).await);
+    assert!(
+        lambda
+            .logs()
+            .iter()
+            .any(|l| l.contains("does not allow `DropUser`"))
+    );
+    pg.login("app", "fresh", &fresh_password)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+
+    // A Delete of a user never created, allowed to drop: nothing to do.
+    let dropper = env.lambda("InsecureTls,DropUser").await;
+    let never = format!("postgres://127.0.0.1:{}/app/never_made", pg.port);
+    assert_success(
+        &env.respond(&dropper, env.delete(&never, fresh.clone()))
+            .await,
+    );
+
+    // IamAuth: the user is a member of rds_iam (made here as RDS has it) and has no password.
+    pg.exec("postgres", "CREATE ROLE rds_iam").await;
+    let iam_arn = env
+        .secret(
+            "iam",
+            &json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port, "username": "iam_user", "password": common::password(), "dbname": "app"}),
+        )
+        .await;
+    let iam = json!({"SecretArn": admin_arn, "UserSecretArn": iam_arn, "Tls": "Disable", "IamAuth": "true"});
+    assert_success(&env.respond(&lambda, env.create(iam.clone())).await);
+    let mut admin = pg.admin("app").await;
+    let member: bool = sqlx::query_scalar("SELECT pg_has_role('iam_user', 'rds_iam', 'MEMBER')")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let no_password: bool =
+        sqlx::query_scalar("SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = 'iam_user'")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    admin.close().await.unwrap();
+    assert!(member && no_password);
+    // Created again in another sandbox: an IAM user is adopted.
+    assert_success(
+        &env.respond(&env.lambda("InsecureTls").await, env.create(iam))
+            .await,
+    );
+
+    // Secrets naming two servers: nothing is done.
+    let elsewhere = env
+        .secret(
+            "elsewhere",
+            &json!({"engine": "postgres", "host": "127.0.0.2", "port": pg.port, "username": "x", "password": common::password()}),
+        )
+        .await;
+    let mut other = props.clone();
+    other["UserSecretArn"] = json!(elsewhere);
+    let reason = assert_failed(&env.respond(&lambda, env.create(other)).await);
+    assert!(reason.contains("names the server `127.0.0.2:"), "{reason}");
+
+    assert!(!pg.log().contains(&password) && !pg.log().contains(&fresh_password));
+}
