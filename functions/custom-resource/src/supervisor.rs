@@ -232,6 +232,18 @@ impl Supervisor {
             .unwrap_or_else(|e| Err(StartFailure(format!("the start task failed: {e}"))))
     }
 
+    /// The worker for this event: the one started for it or, when that one died while idle,
+    /// a fresh one.
+    async fn ready_worker(self: &Arc<Self>) -> Result<Worker, StartFailure> {
+        let mut worker = self.take_worker().await?;
+        if let Ok(Some(status)) = worker.child.try_wait() {
+            tracing::warn!(worker = %death(status), "the idle worker had died: starting another");
+            self.start_worker().await;
+            worker = self.take_worker().await?;
+        }
+        Ok(worker)
+    }
+
     fn answerer(&self) -> Result<&Answerer, String> {
         self.answerer
             .get_or_init(|| Answerer::from_env().map_err(|e| e.to_string()))
@@ -257,7 +269,7 @@ impl Supervisor {
         // The worker answers by `soft`; it is stopped halfway through the margin after it.
         let kill_at = deadlines.soft + deadlines.margin / 2;
         let payload = event.payload;
-        let mut worker = match self.take_worker().await {
+        let mut worker = match self.ready_worker().await {
             Ok(worker) => worker,
             Err(StartFailure(why)) => {
                 tracing::error!(why = %why, "the worker did not start: answering FAILED");
@@ -271,24 +283,6 @@ impl Supervisor {
                     .await;
             }
         };
-        // A worker that died while idle is replaced before it is handed anything.
-        if let Ok(Some(status)) = worker.child.try_wait() {
-            tracing::warn!(worker = %death(status), "the idle worker had died: starting another");
-            self.start_worker().await;
-            worker = match self.take_worker().await {
-                Ok(worker) => worker,
-                Err(StartFailure(why)) => {
-                    self.start_worker().await;
-                    return self
-                        .answer_failed(
-                            &payload,
-                            &format!("the function failed to start: {why}"),
-                            hard,
-                        )
-                        .await;
-                }
-            };
-        }
         let job = Job {
             payload: payload.clone(),
             lambda_left_ms: lambda_left.as_millis() as u64,
