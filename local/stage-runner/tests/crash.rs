@@ -1,0 +1,170 @@
+//! A custom resource whose process dies during a stack operation: CloudFormation sees
+//! `CREATE_FAILED` with the death named, rolls the stack back and is done in seconds, not the
+//! hour a stack waits for an answer that never comes. The function is the example resource,
+//! told to die (`Behavior`), run by the stage runner exactly as `make up` runs the template's.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use stage_runner::engine::{self, Options, Report};
+use stage_runner::services;
+
+/// A stack of two example resources, the second of which dies as `behavior` says.
+const TEMPLATE: &str = r#"
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  ExampleFunction:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: example-resource
+    Properties:
+      CodeUri: .
+      Handler: bootstrap
+      Runtime: provided.al2023
+      Timeout: 30
+      Environment:
+        Variables:
+          STACKWRIGHT_STACKS: !Ref AWS::StackId
+  Steady:
+    Type: Custom::Example
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: steady
+  Dying:
+    Type: Custom::Example
+    DependsOn: Steady
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: dying
+      Behavior: BEHAVIOR
+"#;
+
+struct Stage {
+    _dir: tempfile::TempDir,
+    name: String,
+    options: Options,
+}
+
+impl Stage {
+    fn new(behavior: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("swc-{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(
+            dir.path().join("template.yaml"),
+            TEMPLATE.replace("BEHAVIOR", behavior),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("samconfig.toml"),
+            format!("version = 0.1\n[local.deploy.parameters]\nstack_name = \"{name}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("overrides.yaml"), "{}\n").unwrap();
+        let options = Options {
+            stage: "local".into(),
+            template: dir.path().join("template.yaml"),
+            samconfig: dir.path().join("samconfig.toml"),
+            overrides: dir.path().join("overrides.yaml"),
+            state_dir: dir.path().join("state"),
+            services: services::Options {
+                root: harness::workspace_root(),
+                dir: dir.path().join("services"),
+                exe: harness::pinned(env!("CARGO_BIN_EXE_stackwright")).unwrap(),
+            },
+            bin_dir: harness::bin_dir(&["example-resource"]).unwrap(),
+            parameters: BTreeMap::new(),
+            env: Vec::new(),
+        };
+        Self {
+            _dir: dir,
+            name,
+            options,
+        }
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        services::stop(&self.options.services.dir, &mut std::io::sink());
+    }
+}
+
+fn reason<'r>(report: &'r Report, logical_id: &str, status: &str) -> &'r str {
+    report
+        .events
+        .iter()
+        .find(|e| e.logical_id == logical_id && e.status == status)
+        .map_or("", |e| e.reason.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_whose_process_dies_is_create_failed_and_the_stack_rolls_back() {
+    for (behavior, says) in [
+        (
+            "Kill",
+            "killed by SIGKILL, not by the supervisor: out of memory?",
+        ),
+        ("Abort", "aborted (SIGABRT)"),
+        ("Segfault", "crashed (SIGSEGV)"),
+    ] {
+        let stage = Stage::new(behavior);
+
+        // Given a stack whose second resource's process dies on Create, when it comes up:
+        let mut out = Vec::new();
+        let report = engine::up(&stage.options, &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+
+        // then that resource is CREATE_FAILED with the death named,
+        assert!(!report.ok, "{out}");
+        assert_eq!(
+            report.statuses("Dying")[..2],
+            ["CREATE_IN_PROGRESS", "CREATE_FAILED"],
+            "{behavior}: {out}"
+        );
+        let failed = reason(&report, "Dying", "CREATE_FAILED");
+        assert!(
+            failed.contains("the function's worker process died while handling the Create")
+                && failed.contains(says),
+            "{behavior}: {failed}\n{out}"
+        );
+        // the stack rolls back: the resource that was made is deleted, and the dead one's
+        // Delete (its id chosen for a failed Create) succeeds at once,
+        assert_eq!(
+            report.statuses("Steady"),
+            [
+                "CREATE_IN_PROGRESS",
+                "CREATE_COMPLETE",
+                "DELETE_IN_PROGRESS",
+                "DELETE_COMPLETE"
+            ],
+            "{behavior}: {out}"
+        );
+        assert_eq!(
+            report.statuses("Dying")[2..],
+            ["DELETE_IN_PROGRESS", "DELETE_COMPLETE"],
+            "{behavior}: {out}"
+        );
+        assert_eq!(
+            report.statuses(&stage.name).last(),
+            Some(&"ROLLBACK_COMPLETE"),
+            "{behavior}: {out}"
+        );
+        // and the answer came when the process died, not at the function's 30 s deadline.
+        let at = |status| {
+            report
+                .events
+                .iter()
+                .find(|e| e.logical_id == "Dying" && e.status == status)
+                .map(|e| e.at)
+                .unwrap()
+        };
+        let took = at("CREATE_FAILED") - at("CREATE_IN_PROGRESS");
+        assert!(
+            took < Duration::from_secs(10),
+            "{behavior}: the FAILED answer took {took:?}\n{out}"
+        );
+    }
+}
