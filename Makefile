@@ -5,7 +5,7 @@ VENV  := $(CURDIR)/.venv
 # cargo-lambda needs zig on PATH; sam needs cargo-lambda.
 export PATH := $(VENV)/bin:$(PATH)
 STAGE ?= dev
-FUNCTIONS := db-migration secret-seeder http-resource failure-responder
+FUNCTIONS := db-migration secret-seeder http-resource failure-responder db-user
 
 .PHONY: help tools services lint fmt test test-unit build watch invoke clean demo up down status services-stop bench
 
@@ -78,7 +78,7 @@ clean:
 # lifecycle against moto, PostgreSQL and a local stand-in API (local/overrides.yaml).
 STACKWRIGHT := target/debug/stackwright
 local-build:
-	cargo build -q -p stage-runner -p db-migration -p secret-seeder -p http-resource
+	cargo build -q -p stage-runner -p db-migration -p secret-seeder -p http-resource -p db-user
 
 up: tools services local-build
 	$(STACKWRIGHT) local up --stage $(STAGE)

@@ -34,6 +34,7 @@ fn check(binary: &str, properties: &Value) -> Result<(), String> {
         "db-migration" => db_migration::parse_properties(properties).map(drop),
         "secret-seeder" => secret_seeder::parse_properties(properties).map(drop),
         "http-resource" => http_resource::parse_properties(properties).map(drop),
+        "db-user" => db_user::parse_properties(properties).map(drop),
         other => return Err(format!("no parser for function `{other}`")),
     };
     result.map_err(|e| e.to_string())
@@ -82,7 +83,9 @@ fn every_custom_resource_passes_its_functions_parser_in_every_stage() {
         let checked = check_stage(&template, stage, &[]);
         let binaries: Vec<&str> = checked.iter().map(|(_, b)| b.as_str()).collect();
         assert!(
-            binaries.contains(&"db-migration") && binaries.contains(&"secret-seeder"),
+            binaries.contains(&"db-migration")
+                && binaries.contains(&"secret-seeder")
+                && binaries.contains(&"db-user"),
             "{stage}: {checked:?}"
         );
         // The webhook is skipped while its base URL is empty; check it as a stage that sets one.
