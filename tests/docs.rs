@@ -21,6 +21,9 @@ fn known_by_parser(function: &str) -> BTreeSet<String> {
         "http-resource" => http_resource::parse_properties(&probe)
             .err()
             .map(|e| e.to_string()),
+        "db-user" => db_user::parse_properties(&probe)
+            .err()
+            .map(|e| e.to_string()),
         other => panic!(
             "`functions/{other}/README.md` has a property table, but this test has no parser for \
              `{other}`: add it to `known_by_parser`"
