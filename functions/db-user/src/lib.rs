@@ -227,38 +227,24 @@ impl<S: SecretSource> DatabaseUser<S> {
             stored
         });
         let login = stored.as_deref().map_or(Login::Iam, Login::Stored);
-        let ensure = match existing {
-            None => {
-                tracing::info!(user = %name, server, "creating the user");
-                Ensure::Create(login)
+        let ensure = plan::ensure(engine, existing, a.is_new, login, logs_in).map_err(|why| {
+            Error::NotAdoptable {
+                user: name.clone(),
+                server: server.clone(),
+                why,
             }
-            Some(found) => {
+        })?;
+        match ensure {
+            Ensure::Create(_) => tracing::info!(user = %name, server, "creating the user"),
+            Ensure::Alter { login, .. } => {
                 if a.is_new {
-                    let why = if props.iam_auth && !found.iam {
-                        Some("it does not use IAM authentication")
-                    } else if !props.iam_auth && !logs_in {
-                        Some("the user secret's current password does not log in as it")
-                    } else {
-                        None
-                    };
-                    if let Some(why) = why {
-                        return Err(Error::NotAdoptable {
-                            user: name.clone(),
-                            server,
-                            why,
-                        });
-                    }
                     tracing::info!(user = %name, server, "the user exists and the secret logs in as it (or it uses IAM): adopted");
                 }
-                if !props.iam_auth && !logs_in {
+                if login.is_some() && !props.iam_auth {
                     tracing::info!(user = %name, "the secret's password does not log in: setting it");
                 }
-                Ensure::Alter {
-                    login: (props.iam_auth || !logs_in).then_some(login),
-                    has_rds_iam: found.iam && engine == Engine::Postgres,
-                }
             }
-        };
+        }
         let statements = plan::user_statements(&UserPlan {
             engine,
             user: name,

@@ -194,6 +194,78 @@ pub enum Ensure<'a> {
     },
 }
 
+/// A user as the server has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    /// PostgreSQL: a member of `rds_iam`; MySQL: uses `AWSAuthenticationPlugin`.
+    pub iam: bool,
+}
+
+/// Why an existing user is not adopted.
+pub const NOT_IAM: &str = "it does not use IAM authentication";
+/// Why an existing user is not adopted.
+pub const PASSWORD_DOES_NOT_LOG_IN: &str =
+    "the user secret's current password does not log in as it";
+
+/// What to do to the user: create it when it does not exist; otherwise change it, setting the
+/// login only where needed (`logs_in`: the secret's password logs in now, never asked with
+/// [`Login::Iam`]). When the physical id is new (`is_new`: a Create or a replacement), an
+/// existing user is someone else's unless the secret proves otherwise: adopted only when the
+/// secret's password logs in as it, or with IAM when it already uses IAM.
+///
+/// # Errors
+///
+/// Why an existing user is not adopted ([`NOT_IAM`], [`PASSWORD_DOES_NOT_LOG_IN`]).
+pub fn ensure<'a>(
+    engine: Engine,
+    existing: Option<Existing>,
+    is_new: bool,
+    login: Login<'a>,
+    logs_in: bool,
+) -> Result<Ensure<'a>, &'static str> {
+    let Some(found) = existing else {
+        return Ok(Ensure::Create(login));
+    };
+    let iam = login == Login::Iam;
+    if is_new {
+        if iam && !found.iam {
+            return Err(NOT_IAM);
+        }
+        if !iam && !logs_in {
+            return Err(PASSWORD_DOES_NOT_LOG_IN);
+        }
+    }
+    Ok(Ensure::Alter {
+        login: (iam || !logs_in).then_some(login),
+        has_rds_iam: found.iam && engine == Engine::Postgres,
+    })
+}
+
+/// The statement that sets a user's login and nothing else (the rotation function's
+/// `setSecret`): PostgreSQL `ALTER ROLE … PASSWORD '<verifier>'`, MySQL `ALTER USER …
+/// IDENTIFIED WITH … AS '<hash>'`.
+pub fn set_login_statement(engine: Engine, user: &str, login: Login<'_>) -> Statement {
+    match (engine, login) {
+        (Engine::Postgres, Login::Stored(verifier)) => Statement::run(format!(
+            "ALTER ROLE {} WITH PASSWORD {}",
+            quote_pg(user),
+            pg_literal(verifier)
+        )),
+        (Engine::Postgres, Login::Iam) => {
+            Statement::run(format!("ALTER ROLE {} WITH PASSWORD NULL", quote_pg(user)))
+        }
+        (Engine::MySql, Login::Stored(hash)) => Statement::run(format!(
+            "ALTER USER {} IDENTIFIED WITH mysql_native_password AS {}",
+            mysql_account(user),
+            mysql_literal(hash)
+        )),
+        (Engine::MySql, Login::Iam) => Statement::run(format!(
+            "ALTER USER {} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'",
+            mysql_account(user)
+        )),
+    }
+}
+
 /// Everything a Create or Update does to one user.
 #[derive(Debug, Clone)]
 pub struct UserPlan<'a> {
@@ -640,6 +712,108 @@ mod tests {
                     && !user_statements(&p)[0].sql.contains("IDENTIFIED")
             );
         }
+    }
+
+    #[test]
+    fn a_user_that_does_not_exist_is_created() {
+        let login = Login::Stored("v");
+        for is_new in [true, false] {
+            assert_eq!(
+                ensure(Engine::Postgres, None, is_new, login, false),
+                Ok(Ensure::Create(login))
+            );
+        }
+    }
+
+    #[test]
+    fn an_existing_user_is_adopted_on_create_only_when_the_secret_logs_in_as_it() {
+        let found = Some(Existing { iam: false });
+        let login = Login::Stored("v");
+        assert_eq!(
+            ensure(Engine::MySql, found, true, login, false),
+            Err(PASSWORD_DOES_NOT_LOG_IN)
+        );
+        assert_eq!(
+            ensure(Engine::MySql, found, true, login, true),
+            Ok(Ensure::Alter {
+                login: None,
+                has_rds_iam: false
+            })
+        );
+        assert_eq!(
+            ensure(Engine::Postgres, found, true, Login::Iam, false),
+            Err(NOT_IAM)
+        );
+        assert_eq!(
+            ensure(
+                Engine::Postgres,
+                Some(Existing { iam: true }),
+                true,
+                Login::Iam,
+                false
+            ),
+            Ok(Ensure::Alter {
+                login: Some(Login::Iam),
+                has_rds_iam: true
+            })
+        );
+    }
+
+    #[test]
+    fn on_update_a_password_is_set_only_when_it_no_longer_logs_in() {
+        let found = Some(Existing { iam: false });
+        let login = Login::Stored("v");
+        assert_eq!(
+            ensure(Engine::Postgres, found, false, login, false),
+            Ok(Ensure::Alter {
+                login: Some(login),
+                has_rds_iam: false
+            })
+        );
+        assert_eq!(
+            ensure(Engine::Postgres, found, false, login, true),
+            Ok(Ensure::Alter {
+                login: None,
+                has_rds_iam: false
+            })
+        );
+        // From IAM back to a password: rds_iam is taken away, on PostgreSQL only.
+        let iam = Some(Existing { iam: true });
+        assert_eq!(
+            ensure(Engine::Postgres, iam, false, login, false),
+            Ok(Ensure::Alter {
+                login: Some(login),
+                has_rds_iam: true
+            })
+        );
+        assert_eq!(
+            ensure(Engine::MySql, iam, false, login, false),
+            Ok(Ensure::Alter {
+                login: Some(login),
+                has_rds_iam: false
+            })
+        );
+    }
+
+    #[test]
+    fn setting_a_login_alone_sends_the_stored_form() {
+        assert_eq!(
+            set_login_statement(
+                Engine::Postgres,
+                "app",
+                Login::Stored("SCRAM-SHA-256$4096:c2FsdA==$YQ==:Yg==")
+            )
+            .sql,
+            "ALTER ROLE \"app\" WITH PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$YQ==:Yg=='"
+        );
+        assert_eq!(
+            set_login_statement(Engine::MySql, "app", Login::Stored("*AB")).sql,
+            "ALTER USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*AB'"
+        );
+        assert_eq!(
+            set_login_statement(Engine::MySql, "app", Login::Iam).sql,
+            "ALTER USER 'app'@'%' IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'"
+        );
     }
 
     #[test]

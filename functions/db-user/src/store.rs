@@ -13,7 +13,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection as _, Executor, query_scalar};
 
 use crate::Error;
-use crate::plan::Statement;
+use crate::plan::{Existing, Statement};
 
 /// The name sessions show in `pg_stat_activity`.
 const APPLICATION_NAME: &str = "stackwright-db-user";
@@ -155,13 +155,6 @@ fn refused(err: &sqlx::Error) -> bool {
         return my.number() == 1045;
     }
     matches!(db.code().as_deref(), Some("28P01" | "28000"))
-}
-
-/// A user as the server has it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Existing {
-    /// PostgreSQL: a member of `rds_iam`; MySQL: uses `AWSAuthenticationPlugin`.
-    pub iam: bool,
 }
 
 impl Conn {

@@ -252,6 +252,16 @@ async fn a_stranger_is_not_adopted_drop_without_the_switch_retains_and_iam_grant
     );
     assert!(pg.login("app", "someone", &password).await.is_err());
 
+    // What the stage does not allow is FAILED on Create, naming the switch.
+    let strict = env.lambda("").await;
+    let reason = assert_failed(&env.respond(&strict, env.create(props.clone())).await);
+    assert!(reason.contains("`InsecureTls`"), "{reason}");
+    let mut dropping = props.clone();
+    dropping["OnDelete"] = json!("Drop");
+    dropping["ReassignOwnedTo"] = json!("postgres");
+    let reason = assert_failed(&env.respond(&lambda, env.create(dropping)).await);
+    assert!(reason.contains("`DropUser`"), "{reason}");
+
     // A fresh user, retained on Delete with Drop when the stage does not allow DropUser.
     let fresh_password = common::password();
     let fresh_arn = env
