@@ -72,7 +72,7 @@ pub enum Error {
     NoReassignTarget,
 
     /// A statement failed.
-    #[error("{what} for user `{user}` on `{server}` failed: {message}")]
+    #[error("{what} failed (user `{user}` on `{server}`): {message}")]
     Sql {
         /// What was being done.
         what: &'static str,

@@ -458,7 +458,10 @@ pub fn drop_statements(engine: Engine, user: &str, reassign_to: Option<&str>) ->
     match engine {
         Engine::Postgres => {
             let user = quote_pg(user);
-            let mut out = Vec::new();
+            // REASSIGN OWNED and DROP OWNED need the privileges of the role they act on; an RDS
+            // master user is no superuser and, from PostgreSQL 16, holds only ADMIN OPTION on
+            // the roles it made. The membership goes with the role.
+            let mut out = vec![Statement::run(format!("GRANT {user} TO CURRENT_USER"))];
             if let Some(to) = reassign_to {
                 out.push(Statement::run(format!(
                     "REASSIGN OWNED BY {user} TO {}",
@@ -838,10 +841,11 @@ mod tests {
     }
 
     #[test]
-    fn dropping_reassigns_then_drops_owned_then_the_role() {
+    fn dropping_takes_the_role_s_privileges_reassigns_then_drops_owned_then_the_role() {
         assert_eq!(
             sql(&drop_statements(Engine::Postgres, "app", Some("owner"))),
             [
+                "GRANT \"app\" TO CURRENT_USER",
                 "REASSIGN OWNED BY \"app\" TO \"owner\"",
                 "DROP OWNED BY \"app\"",
                 "DROP ROLE \"app\""

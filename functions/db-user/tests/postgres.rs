@@ -341,3 +341,86 @@ async fn a_stranger_is_not_adopted_drop_without_the_switch_retains_and_iam_grant
 
     assert!(!pg.log().contains(&password) && !pg.log().contains(&fresh_password));
 }
+
+/// RDS's master user is no superuser: `CREATEROLE`, owner of the database and of the tables
+/// the migrations make. The whole life cycle works with such an admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_that_is_no_superuser_as_on_rds_makes_and_drops_the_user() {
+    let env = Env::new("swu-pg-master").await;
+    let pg = ScramCluster::start();
+    let master_password = password();
+    pg.exec(
+        "postgres",
+        &format!("CREATE ROLE master LOGIN CREATEROLE CREATEDB PASSWORD '{master_password}'"),
+    )
+    .await;
+    pg.exec("postgres", "CREATE DATABASE app OWNER master")
+        .await;
+    let mut master = pg.login("app", "master", &master_password).await.unwrap();
+    pg_try(
+        &mut master,
+        "CREATE TABLE items (id SERIAL PRIMARY KEY, name TEXT)",
+    )
+    .await
+    .unwrap();
+    master.close().await.unwrap();
+    let admin_arn = env
+        .secret(
+            "master",
+            &json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port, "username": "master", "password": master_password, "dbname": "app"}),
+        )
+        .await;
+    let user_password = password();
+    let user_arn = env
+        .secret(
+            "user",
+            &json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port, "username": "app_user", "password": user_password, "dbname": "app", "masterarn": admin_arn}),
+        )
+        .await;
+    let lambda = env.lambda("InsecureTls,DropUser").await;
+    let props = json!({
+        "SecretArn": admin_arn, "UserSecretArn": user_arn, "Tls": "Disable",
+        "Grants": [{"Privileges": "ReadWrite"}], "OnDelete": "Drop", "ReassignOwnedTo": "master",
+    });
+    let created = env.respond(&lambda, env.create(props.clone())).await;
+    assert_success(&created);
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let mut user = pg.login("app", "app_user", &user_password).await.unwrap();
+    assert_eq!(
+        pg_try(&mut user, "INSERT INTO items (name) VALUES ('a')").await,
+        Ok(())
+    );
+    user.close().await.unwrap();
+    // A table the master creates later is covered by its default privileges.
+    let mut master = pg.login("app", "master", &master_password).await.unwrap();
+    pg_try(&mut master, "CREATE TABLE later (id INT)")
+        .await
+        .unwrap();
+    pg_try(&mut master, "GRANT CREATE ON SCHEMA public TO app_user")
+        .await
+        .unwrap();
+    master.close().await.unwrap();
+    let mut user = pg.login("app", "app_user", &user_password).await.unwrap();
+    assert_eq!(
+        pg_try(&mut user, "INSERT INTO later VALUES (1)").await,
+        Ok(())
+    );
+    pg_try(&mut user, "CREATE TABLE mine (id INT)")
+        .await
+        .unwrap();
+    user.close().await.unwrap();
+
+    assert_success(&env.respond(&lambda, env.delete(&id, props)).await);
+    let mut admin = pg.admin("app").await;
+    let (gone, owner): (bool, String) = sqlx::query_as(
+        "SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_user'), \
+         (SELECT tableowner::text FROM pg_tables WHERE tablename = 'mine')",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    assert!(gone);
+    assert_eq!(owner, "master");
+    assert!(!pg.log().contains(&user_password));
+}
