@@ -87,6 +87,7 @@ async fn a_read_only_user_becomes_read_write_is_rolled_back_gets_a_new_password_
     .await
     .unwrap();
     assert_eq!(hash, db_user::password::mysql_native_hash(&first));
+    assert!(lambda.logs().iter().all(|line| !line.contains(&hash)));
     assert_eq!(limit, 3);
     root.close().await.unwrap();
 

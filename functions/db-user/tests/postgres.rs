@@ -226,6 +226,10 @@ async fn a_read_only_user_becomes_read_write_is_rolled_back_gets_a_new_password_
         "the statements are logged"
     );
     assert!(!log.contains(&password) && !log.contains(&new_password));
+    // The function's own log shows no verifier either.
+    for l in [&lambda, &replay] {
+        assert!(l.logs().iter().all(|line| !line.contains("SCRAM-SHA-256$")));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
