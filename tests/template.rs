@@ -154,6 +154,15 @@ fn stage_specific_choices_resolve_as_intended() {
             "{stage}"
         );
     }
+    // The application's login is retained with its instance too, and reached with VerifyFull.
+    for stage in STAGES {
+        let user = resolve(stage, "AppDatabaseUser");
+        assert_eq!(
+            (&user["OnDelete"], &user["Tls"]),
+            (&Value::from("Retain"), &Value::from("VerifyFull")),
+            "{stage}"
+        );
+    }
     assert!(
         resolve("prod", "DatabaseMigration").get("Seeds").is_none(),
         "no seed data in prod"
