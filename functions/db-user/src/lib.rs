@@ -42,6 +42,7 @@ pub mod store;
 
 use std::collections::BTreeSet;
 
+use custom_resource::confirm::Phase;
 use custom_resource::secrets::SecretSource;
 use custom_resource::{CustomResource, Outcome, Request, Resource, Secret, Switch};
 use db_migration::budget::Budget;
@@ -309,6 +310,18 @@ impl<S: SecretSource> DatabaseUser<S> {
             );
             return Ok(());
         }
+        if request.phase.as_ref().is_some_and(Phase::is_cleanup) {
+            let user_id = &props.user_secret_arn;
+            let current = match self.read(request, user_id, "UserSecretArn", &budget).await {
+                Ok(text) => parse_user_secret(user_id, &text).ok(),
+                Err(_) => None,
+            };
+            if still_in_use(&target, current.as_ref().map(|u| &u.login)) {
+                return self
+                    .revoke_in_old_database(request, &target, &admin, &budget)
+                    .await;
+            }
+        }
         let engine = target.target.engine;
         if engine == Engine::Postgres && props.reassign_owned_to.is_none() {
             tracing::warn!(
@@ -322,6 +335,56 @@ impl<S: SecretSource> DatabaseUser<S> {
         let dropped = drop_user(&mut conn, &target, props, &budget).await;
         conn.close().await;
         dropped
+    }
+}
+
+impl<S: SecretSource> DatabaseUser<S> {
+    /// The Delete of a replaced id whose user the new id still uses (only the database
+    /// changed, or the user secret cannot be read to tell): what these properties granted in
+    /// the old database is revoked, with `CONNECT` on it, and the user is kept. A later Drop
+    /// of the new id then finds nothing of the user's left in the old database.
+    async fn revoke_in_old_database(
+        &self,
+        request: &Request<Properties>,
+        target: &UserTarget,
+        admin: &DbSecret,
+        budget: &Budget,
+    ) -> Result<(), Error> {
+        let engine = target.target.engine;
+        let database = &target.target.database;
+        let schema = default_schema(engine, database).to_owned();
+        let held = plan::expand(engine, &request.properties.grants, &schema).unwrap_or_default();
+        let none = plan::GrantChange::default();
+        let statements = plan::revoke_statements(
+            &UserPlan {
+                engine,
+                user: &target.user,
+                admin: &admin.username,
+                database,
+                ensure: Ensure::Alter {
+                    login: None,
+                    has_rds_iam: false,
+                },
+                connection_limit: None,
+                grants: &none,
+            },
+            &held,
+        );
+        let tls = tls_for(request);
+        let server = target.target.server();
+        let mut conn = store::connect_admin(&target.target, admin, &tls, budget).await?;
+        let done = within(
+            budget,
+            "revoking the replaced database's grants",
+            &target.user,
+            &server,
+            conn.execute(&statements),
+        )
+        .await;
+        conn.close().await;
+        done?;
+        tracing::info!(user = %target.user, database, server, "the replacement keeps this user on this server: kept, its grants in this database revoked");
+        Ok(())
     }
 }
 
@@ -372,6 +435,22 @@ async fn drop_user(
     .await?;
     tracing::info!(user = %name, server, database = %target.target.database, reassigned_to = ?props.reassign_owned_to, "dropped the user");
     Ok(())
+}
+
+/// Whether the user an old id names is still this resource's after a replacement (the Delete
+/// of the old id in a cleanup phase): the user secret names the same user on the same server
+/// (only the database changed), or cannot be read to tell. Dropping it would take the login
+/// away from the resource that replaced it.
+pub fn still_in_use(old: &UserTarget, current: Option<&DbSecret>) -> bool {
+    current.is_none_or(|secret| {
+        secret.username == old.user
+            && Target::new(
+                secret.engine,
+                &secret.host,
+                secret.port,
+                &old.target.database,
+            ) == old.target
+    })
 }
 
 /// Where a grant without `Schema` applies: PostgreSQL's `public`, MySQL's database.
@@ -472,6 +551,33 @@ mod tests {
             ),
             [Switch::DropUser, Switch::InsecureTls]
         );
+    }
+
+    #[test]
+    fn a_replaced_id_whose_user_the_secret_still_names_on_its_server_is_still_in_use() {
+        let old = UserTarget::parse("postgres://db.example.com:5432/old/app_user").unwrap();
+        let secret = |host: &str, user: &str| {
+            parse_secret(
+                "s",
+                &Secret::from(format!(
+                    r#"{{"engine":"postgres","host":"{host}","port":5432,"username":"{user}","password":"p","dbname":"new"}}"#
+                )),
+            )
+            .unwrap()
+        };
+        assert!(still_in_use(
+            &old,
+            Some(&secret("DB.example.com", "app_user"))
+        ));
+        assert!(still_in_use(&old, None));
+        assert!(!still_in_use(
+            &old,
+            Some(&secret("db.example.com", "other_user"))
+        ));
+        assert!(!still_in_use(
+            &old,
+            Some(&secret("elsewhere.example.com", "app_user"))
+        ));
     }
 
     #[test]

@@ -318,6 +318,24 @@ pub fn user_statements(plan: &UserPlan<'_>) -> Vec<Statement> {
     out
 }
 
+/// The statements that take away, in one database, everything `held` grants there (and, on
+/// PostgreSQL, `CONNECT` on it), leaving the user itself: the Delete of a replaced id whose
+/// user the new id still uses. `plan.ensure` and `plan.grants` are not read.
+pub fn revoke_statements(plan: &UserPlan<'_>, held: &BTreeSet<Privilege>) -> Vec<Statement> {
+    let mut out = Vec::new();
+    for (on, privileges) in grouped(held) {
+        out.extend(grant_sql(plan, &on, &privileges, false));
+    }
+    if plan.engine == Engine::Postgres {
+        out.push(Statement::revoke(format!(
+            "REVOKE CONNECT ON DATABASE {} FROM {}",
+            quote_pg(plan.database),
+            quote_pg(plan.user)
+        )));
+    }
+    out
+}
+
 fn pg_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
     let user = quote_pg(plan.user);
     let limit = plan
@@ -816,6 +834,31 @@ mod tests {
         assert_eq!(
             set_login_statement(Engine::MySql, "app", Login::Iam).sql,
             "ALTER USER 'app'@'%' IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'"
+        );
+    }
+
+    #[test]
+    fn a_replaced_database_loses_every_grant_and_connect_but_not_the_user() {
+        let held = pg(serde_json::json!([{"Privileges": "ReadOnly"}]));
+        let none = GrantChange::default();
+        let p = plan(
+            Engine::Postgres,
+            Ensure::Alter {
+                login: None,
+                has_rds_iam: false,
+            },
+            &none,
+        );
+        let statements = revoke_statements(&p, &held);
+        assert!(statements.iter().all(|s| s.revoke));
+        assert_eq!(
+            sql(&statements),
+            [
+                "REVOKE USAGE ON SCHEMA \"public\" FROM \"app\"",
+                "REVOKE SELECT ON ALL TABLES IN SCHEMA \"public\" FROM \"app\"",
+                "ALTER DEFAULT PRIVILEGES FOR ROLE \"admin\" IN SCHEMA \"public\" REVOKE SELECT ON TABLES FROM \"app\"",
+                "REVOKE CONNECT ON DATABASE \"appdb\" FROM \"app\"",
+            ]
         );
     }
 

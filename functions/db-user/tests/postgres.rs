@@ -428,3 +428,57 @@ async fn an_admin_that_is_no_superuser_as_on_rds_makes_and_drops_the_user() {
     assert_eq!(owner, "master");
     assert!(!pg.log().contains(&user_password));
 }
+
+/// A new `Database` is a new physical id (a replacement). The Delete CloudFormation then sends
+/// for the old id, in the cleanup phase, must not drop the user the new id still uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_that_keeps_the_user_does_not_drop_it_when_the_old_id_is_deleted() {
+    let Fixture {
+        env,
+        pg,
+        admin_arn,
+        user_arn,
+        password,
+    } = fixture("swu-pg-replace", "app_user").await;
+    pg.exec("postgres", "CREATE DATABASE app2").await;
+    let lambda = env.lambda("InsecureTls,DropUser").await;
+    let first = json!({
+        "SecretArn": admin_arn, "UserSecretArn": user_arn, "Tls": "Disable", "Database": "app",
+        "Grants": [{"Privileges": "ReadOnly"}], "OnDelete": "Drop", "ReassignOwnedTo": "postgres",
+    });
+    let created = env.respond(&lambda, env.create(first.clone())).await;
+    assert_success(&created);
+    let old_id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let mut second = first.clone();
+    second["Database"] = json!("app2");
+    let replaced = env
+        .respond(&lambda, env.update(&old_id, second.clone(), first.clone()))
+        .await;
+    assert_success(&replaced);
+    let new_id = replaced["PhysicalResourceId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        new_id,
+        format!("postgres://127.0.0.1:{}/app2/app_user", pg.port)
+    );
+
+    // CloudFormation deletes the old id after the update: the user stays.
+    let cleanup = lambda
+        .invoke_during(
+            env.delete(&old_id, first.clone()),
+            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+        )
+        .await
+        .unwrap();
+    env.assert_no_leak(&lambda);
+    assert_success(&cleanup.response());
+    pg.login("app2", "app_user", &password)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+
+    // The stack is deleted: the new id's Delete drops it.
+    assert_success(&env.respond(&lambda, env.delete(&new_id, second)).await);
+    assert!(pg.login("app2", "app_user", &password).await.is_err());
+}
