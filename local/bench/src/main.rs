@@ -21,6 +21,11 @@
 //!   stand-in on loopback) and with `STACKWRIGHT_CONFIRM=off`. On AWS add one round trip to
 //!   CloudFormation's endpoint in the region, which loopback cannot show.
 //!
+//! - the supervising bootstrap: cold starts of a no-op with the supervisor and without it
+//!   (`STACKWRIGHT_SUPERVISOR=off`), alternating, and PSS over both processes after a warm one;
+//!   `--only supervisor` measures this alone (against the bare binary's cold init) and prints
+//!   its table without writing `bench.json`.
+//!
 //! Targets are printed beside the figures, not enforced: machines are noisy.
 
 #![allow(clippy::print_stdout)] // a report printer
@@ -190,6 +195,8 @@ struct Args {
     sam: PathBuf,
     out: PathBuf,
     runs: usize,
+    /// `supervisor`: only the supervising bootstrap's cost, printed and not written.
+    only: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -200,6 +207,7 @@ fn args() -> anyhow::Result<Args> {
         sam: root.join(".aws-sam/build"),
         out: root.join("target/bench/bench.json"),
         runs: 10,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -212,6 +220,7 @@ fn args() -> anyhow::Result<Args> {
             "--sam-build-dir" => args.sam = value.into(),
             "--out" => args.out = value.into(),
             "--runs" => args.runs = value.parse().context("--runs")?,
+            "--only" if value == "supervisor" => args.only = Some(value),
             other => bail!("unknown flag `{other}`"),
         }
     }
@@ -978,30 +987,7 @@ fn print(report: &Report) {
             mark(m.ratio <= 1.3)
         );
     }
-    println!(
-        "\nThe supervising bootstrap (a worker process per sandbox), median of cold no-op starts \
-         with / without (`STACKWRIGHT_SUPERVISOR=off`):\n"
-    );
-    println!(
-        "| function | cold init (≤ 2× bare) | cold path (≤ +3 ms) | PSS after a warm no-op, both processes (≤ +2 MB) |"
-    );
-    println!("|---|---|---|---|");
-    for s in &report.supervisor {
-        let (init_on, init_off) = (median(&s.init_on_ms), median(&s.init_off_ms));
-        let (path_on, path_off) = (median(&s.path_on_ms), median(&s.path_off_ms));
-        let ratio = init_on / report.bare_lambda.cold_init_median_ms;
-        let grown = s.pss_on_kib as f64 / 1024.0 - s.pss_off_kib as f64 / 1024.0;
-        println!(
-            "| {} | {init_on:.1} / {init_off:.1} ms ({ratio:.1}× bare){} | {path_on:.1} / {path_off:.1} ms (+{:.1} ms){} | {:.1} / {:.1} MB (+{grown:.1} MB){} |",
-            s.function,
-            mark(ratio <= 2.0),
-            path_on - path_off,
-            mark(path_on - path_off <= 3.0),
-            s.pss_on_kib as f64 / 1024.0,
-            s.pss_off_kib as f64 / 1024.0,
-            mark(grown <= 2.0),
-        );
-    }
+    print_supervisor(&report.supervisor, report.bare_lambda.cold_init_median_ms);
     let c = &report.confirmation;
     println!(
         "\nAsking CloudFormation before acting ({}), median: cold {:.1} ms with / {:.1} ms without \
@@ -1017,6 +1003,34 @@ fn print(report: &Report) {
     );
 }
 
+/// The supervisor's table: its cost against `bare_init_ms`, the bare binary's cold init.
+fn print_supervisor(supervisor: &[SupervisorCost], bare_init_ms: f64) {
+    println!(
+        "\nThe supervising bootstrap (a worker process per sandbox), median of cold no-op starts \
+         with / without (`STACKWRIGHT_SUPERVISOR=off`):\n"
+    );
+    println!(
+        "| function | cold init (≤ 2× bare) | cold path (≤ +3 ms) | PSS after a warm no-op, both processes (≤ +2 MB) |"
+    );
+    println!("|---|---|---|---|");
+    for s in supervisor {
+        let (init_on, init_off) = (median(&s.init_on_ms), median(&s.init_off_ms));
+        let (path_on, path_off) = (median(&s.path_on_ms), median(&s.path_off_ms));
+        let ratio = init_on / bare_init_ms;
+        let grown = s.pss_on_kib as f64 / 1024.0 - s.pss_off_kib as f64 / 1024.0;
+        println!(
+            "| {} | {init_on:.1} / {init_off:.1} ms ({ratio:.1}× bare){} | {path_on:.1} / {path_off:.1} ms (+{:.1} ms){} | {:.1} / {:.1} MB (+{grown:.1} MB){} |",
+            s.function,
+            mark(ratio <= 2.0),
+            path_on - path_off,
+            mark(path_on - path_off <= 3.0),
+            s.pss_on_kib as f64 / 1024.0,
+            s.pss_off_kib as f64 / 1024.0,
+            mark(grown <= 2.0),
+        );
+    }
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -1028,6 +1042,31 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} × {cpu}")
+}
+
+/// `--only supervisor`: the supervisor's table alone, against the bare binary's cold init.
+async fn only_supervisor(args: &Args, env: &Env, bare: &Path) -> anyhow::Result<()> {
+    let http = ResponseServer::start().await?;
+    let stack = Stack::new("stackwright-bench", &http);
+    let mut inits = Vec::new();
+    for _ in 0..args.runs {
+        let start = cold_start(
+            config(bare.to_path_buf(), &http, env),
+            noop(&stack, "Custom::Bench"),
+            Expect::Runtime,
+            "bare lambda_runtime",
+            None,
+        )
+        .await?;
+        inits.push(start.init);
+    }
+    let mut supervisor = Vec::new();
+    for (function, _) in FUNCTIONS {
+        eprintln!("measuring the supervisor of {function} …");
+        supervisor.push(supervisor_cost(function, args, env).await?);
+    }
+    print_supervisor(&supervisor, median(&inits));
+    Ok(())
 }
 
 #[tokio::main]
@@ -1079,6 +1118,9 @@ async fn main() -> anyhow::Result<()> {
         api_url,
     };
     let bare = args.release.join(BARE);
+    if args.only.is_some() {
+        return only_supervisor(&args, &env, &bare).await;
+    }
     let bare_size = std::fs::metadata(&bare)
         .with_context(|| {
             format!(
