@@ -1,0 +1,30 @@
+//! `secret-rotation`: Secrets Manager's rotation function for the users `Custom::DatabaseUser`
+//! makes. Secrets Manager invokes it with `{"SecretId", "ClientRequestToken", "Step"}` for each
+//! of the four steps; the secret's tag `stackwright:rotation` chooses how it rotates.
+//!
+//! # A tour
+//!
+//! - [`plan`]: the decisions, plain functions: the event, the mode, whether a step goes
+//!   ahead, what setSecret and finishSecret do.
+//! - [`store`]: Secrets Manager (describe, read a version, stage a pending value, move
+//!   `AWSCURRENT`).
+//! - [`rotation`]: the steps.
+//!
+//! The user secret, the password's stored forms, connecting and the SQL are `db-user`'s, the
+//! password generator `secret-seeder`'s: used as libraries.
+//!
+//! # Modes
+//!
+//! Only `single` is built: a new password, set through the admin secret the user secret's
+//! `masterarn` names, after checking that both name the same server and that the current
+//! password (or already the pending one) logs in. `testSecret` logs in with `AWSPENDING` and
+//! runs a query; when it cannot log in, it sets the current password back. `alternating` and
+//! `regenerate` fail the step saying they are not built yet.
+
+pub mod error;
+pub mod plan;
+pub mod rotation;
+pub mod store;
+
+pub use error::Error;
+pub use rotation::{Config, Rotation};

@@ -1,0 +1,402 @@
+//! The decisions, plain functions of what Secrets Manager and the server said: which step,
+//! which mode, whether the token may be rotated to, what setSecret and finishSecret do.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::Error;
+
+/// The tag that chooses how a secret rotates.
+pub const MODE_TAG: &str = "stackwright:rotation";
+/// The stage clients read.
+pub const CURRENT: &str = "AWSCURRENT";
+/// The stage a rotation builds.
+pub const PENDING: &str = "AWSPENDING";
+
+/// One of Secrets Manager's four rotation steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Make the new value, staged `AWSPENDING`.
+    Create,
+    /// Give the database the new value.
+    Set,
+    /// Check that the new value works.
+    Test,
+    /// Move `AWSCURRENT` to the new value.
+    Finish,
+}
+
+impl Step {
+    /// Parses Secrets Manager's `Step`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownStep`].
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        match text {
+            "createSecret" => Ok(Self::Create),
+            "setSecret" => Ok(Self::Set),
+            "testSecret" => Ok(Self::Test),
+            "finishSecret" => Ok(Self::Finish),
+            other => Err(Error::UnknownStep(other.to_owned())),
+        }
+    }
+
+    /// Secrets Manager's name for the step.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Create => "createSecret",
+            Self::Set => "setSecret",
+            Self::Test => "testSecret",
+            Self::Finish => "finishSecret",
+        }
+    }
+}
+
+/// A rotation request: `{"SecretId", "ClientRequestToken", "Step"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The secret's ARN.
+    pub secret_id: String,
+    /// The version being rotated to.
+    pub token: String,
+    /// The step.
+    pub step: Step,
+}
+
+impl Event {
+    /// Reads the invocation's payload.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Event`] naming the missing field, [`Error::UnknownStep`].
+    pub fn parse(payload: &Value) -> Result<Self, Error> {
+        let field = |name: &str| {
+            payload
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| Error::Event(format!("field `{name}` missing or not a string")))
+        };
+        Ok(Self {
+            secret_id: field("SecretId")?,
+            token: field("ClientRequestToken")?,
+            step: Step::parse(&field("Step")?)?,
+        })
+    }
+}
+
+/// How a secret rotates (tag [`MODE_TAG`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One user, a new password set through the admin secret.
+    Single,
+}
+
+/// The mode the secret's tags choose.
+///
+/// # Errors
+///
+/// [`Error::NoMode`], [`Error::ModeNotBuilt`] for `alternating` and `regenerate`,
+/// [`Error::UnknownMode`].
+pub fn mode(secret: &str, tags: &BTreeMap<String, String>) -> Result<Mode, Error> {
+    let Some(value) = tags.get(MODE_TAG) else {
+        return Err(Error::NoMode(secret.to_owned()));
+    };
+    match value.trim() {
+        "single" => Ok(Mode::Single),
+        "alternating" | "regenerate" => Err(Error::ModeNotBuilt {
+            secret: secret.to_owned(),
+            mode: value.trim().to_owned(),
+        }),
+        other => Err(Error::UnknownMode {
+            secret: secret.to_owned(),
+            mode: other.to_owned(),
+        }),
+    }
+}
+
+/// What `DescribeSecret` says about the secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// `RotationEnabled`.
+    pub rotation_enabled: bool,
+    /// The tags.
+    pub tags: BTreeMap<String, String>,
+    /// `VersionIdsToStages`.
+    pub versions: BTreeMap<String, Vec<String>>,
+}
+
+impl Metadata {
+    /// The version staged `AWSCURRENT`.
+    pub fn current(&self) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == CURRENT))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+/// Whether a step goes ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Do the step.
+    Proceed(Mode),
+    /// The token's version is already `AWSCURRENT`: the rotation finished, nothing to do.
+    AlreadyCurrent,
+}
+
+/// The checks every step makes first, as AWS's own rotation functions make them: rotation
+/// is on, the mode is known, the token is a version staged `AWSPENDING` (or already
+/// `AWSCURRENT`: done). createSecret also takes a token that is not a version yet: Secrets
+/// Manager stages it before calling, and `PutSecretValue` with the token makes the version
+/// either way (a test playing Secrets Manager, or moto, cannot stage a version without a value).
+///
+/// # Errors
+///
+/// [`Error::NotEnabled`], the [`mode`] errors, [`Error::UnknownVersion`],
+/// [`Error::NotPending`].
+pub fn admit(event: &Event, meta: &Metadata) -> Result<Admit, Error> {
+    if !meta.rotation_enabled {
+        return Err(Error::NotEnabled(event.secret_id.clone()));
+    }
+    let mode = mode(&event.secret_id, &meta.tags)?;
+    let Some(stages) = meta.versions.get(&event.token) else {
+        if event.step == Step::Create {
+            return Ok(Admit::Proceed(mode));
+        }
+        return Err(Error::UnknownVersion {
+            secret: event.secret_id.clone(),
+            token: event.token.clone(),
+        });
+    };
+    if stages.iter().any(|s| s == CURRENT) {
+        return Ok(Admit::AlreadyCurrent);
+    }
+    if !stages.iter().any(|s| s == PENDING) {
+        return Err(Error::NotPending {
+            secret: event.secret_id.clone(),
+            token: event.token.clone(),
+        });
+    }
+    Ok(Admit::Proceed(mode))
+}
+
+/// What setSecret does, given which passwords log in now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetAction {
+    /// The pending password already logs in (an earlier setSecret ran): nothing.
+    AlreadySet,
+    /// The current password logs in: set the pending one.
+    Set,
+    /// Neither logs in: refuse.
+    Refuse,
+}
+
+/// setSecret's decision.
+pub fn set_action(pending_logs_in: bool, current_logs_in: bool) -> SetAction {
+    match (pending_logs_in, current_logs_in) {
+        (true, _) => SetAction::AlreadySet,
+        (false, true) => SetAction::Set,
+        (false, false) => SetAction::Refuse,
+    }
+}
+
+/// What finishSecret does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// The token's version is already `AWSCURRENT`.
+    Done,
+    /// Move `AWSCURRENT` from this version to the token's.
+    Move {
+        /// The version that is `AWSCURRENT` now.
+        from: String,
+    },
+}
+
+/// finishSecret's decision.
+///
+/// # Errors
+///
+/// [`Error::NoCurrent`].
+pub fn finish(secret: &str, meta: &Metadata, token: &str) -> Result<Finish, Error> {
+    match meta.current() {
+        Some(current) if current == token => Ok(Finish::Done),
+        Some(current) => Ok(Finish::Move {
+            from: current.to_owned(),
+        }),
+        None => Err(Error::NoCurrent(secret.to_owned())),
+    }
+}
+
+/// The pending secret's JSON: the current one with `password` replaced, every other field
+/// (host, user, `masterarn`) kept.
+pub fn with_password(
+    mut current: serde_json::Map<String, Value>,
+    password: &str,
+) -> serde_json::Map<String, Value> {
+    current.insert("password".to_owned(), Value::String(password.to_owned()));
+    current
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn meta(enabled: bool, mode: Option<&str>, versions: &[(&str, &[&str])]) -> Metadata {
+        Metadata {
+            rotation_enabled: enabled,
+            tags: mode
+                .map(|m| (MODE_TAG.to_owned(), m.to_owned()))
+                .into_iter()
+                .collect(),
+            versions: versions
+                .iter()
+                .map(|(id, stages)| {
+                    (
+                        (*id).to_owned(),
+                        stages.iter().map(|s| (*s).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn event(step: Step, token: &str) -> Event {
+        Event {
+            secret_id: "arn:app".into(),
+            token: token.into(),
+            step,
+        }
+    }
+
+    #[test]
+    fn events_are_read_and_bad_ones_named() {
+        let e = Event::parse(
+            &json!({"SecretId": "arn:app", "ClientRequestToken": "t1", "Step": "setSecret"}),
+        )
+        .unwrap();
+        assert_eq!(e, event(Step::Set, "t1"));
+        let r = Event::parse(&json!({"SecretId": "arn:app", "Step": "setSecret"}))
+            .unwrap_err()
+            .to_string();
+        assert!(r.contains("`ClientRequestToken`"), "{r}");
+        let r = Event::parse(
+            &json!({"SecretId": "arn:app", "ClientRequestToken": "t", "Step": "dropSecret"}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(r.contains("`dropSecret`"), "{r}");
+        for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
+            assert_eq!(Step::parse(step.name()).unwrap(), step);
+        }
+    }
+
+    #[test]
+    fn the_tag_chooses_the_mode_and_unbuilt_modes_say_so() {
+        let tags = |v: &str| meta(true, Some(v), &[]).tags;
+        assert_eq!(mode("s", &tags("single")).unwrap(), Mode::Single);
+        for m in ["alternating", "regenerate"] {
+            let r = mode("s", &tags(m)).unwrap_err().to_string();
+            assert!(
+                r.contains(&format!("`{m}`")) && r.contains("not built yet"),
+                "{r}"
+            );
+        }
+        let r = mode("s", &tags("twice")).unwrap_err().to_string();
+        assert!(r.contains("`twice`") && r.contains("expected"), "{r}");
+        let r = mode("s", &BTreeMap::new()).unwrap_err().to_string();
+        assert!(r.contains("stackwright:rotation"), "{r}");
+    }
+
+    #[test]
+    fn a_step_goes_ahead_only_for_a_pending_version_of_an_enabled_secret() {
+        let m = meta(
+            true,
+            Some("single"),
+            &[("v1", &[CURRENT]), ("t1", &[PENDING])],
+        );
+        for step in [Step::Create, Step::Set, Step::Test, Step::Finish] {
+            assert_eq!(
+                admit(&event(step, "t1"), &m).unwrap(),
+                Admit::Proceed(Mode::Single)
+            );
+            assert_eq!(
+                admit(&event(step, "v1"), &m).unwrap(),
+                Admit::AlreadyCurrent
+            );
+        }
+        // createSecret may see its token before any version has it; the others may not.
+        assert!(admit(&event(Step::Create, "t2"), &m).is_ok());
+        let r = admit(&event(Step::Set, "t2"), &m).unwrap_err().to_string();
+        assert!(r.contains("`t2`") && r.contains("not a version"), "{r}");
+        // A version that is neither pending nor current (AWSPREVIOUS, a stale pending that a
+        // later createSecret moved on from) is not rotated to.
+        let m2 = meta(
+            true,
+            Some("single"),
+            &[("v1", &["AWSPREVIOUS"]), ("v2", &[CURRENT])],
+        );
+        assert!(matches!(
+            admit(&event(Step::Finish, "v1"), &m2),
+            Err(Error::NotPending { .. })
+        ));
+        assert!(matches!(
+            admit(
+                &event(Step::Create, "t1"),
+                &meta(false, Some("single"), &[])
+            ),
+            Err(Error::NotEnabled(_))
+        ));
+        assert!(matches!(
+            admit(
+                &event(Step::Create, "t1"),
+                &meta(true, Some("regenerate"), &[])
+            ),
+            Err(Error::ModeNotBuilt { .. })
+        ));
+    }
+
+    #[test]
+    fn set_secret_is_idempotent_and_refuses_a_user_changed_elsewhere() {
+        assert_eq!(set_action(true, false), SetAction::AlreadySet);
+        assert_eq!(set_action(true, true), SetAction::AlreadySet);
+        assert_eq!(set_action(false, true), SetAction::Set);
+        assert_eq!(set_action(false, false), SetAction::Refuse);
+    }
+
+    #[test]
+    fn finish_moves_current_once() {
+        let m = meta(
+            true,
+            Some("single"),
+            &[("v1", &[CURRENT]), ("t1", &[PENDING])],
+        );
+        assert_eq!(
+            finish("s", &m, "t1").unwrap(),
+            Finish::Move { from: "v1".into() }
+        );
+        assert_eq!(finish("s", &m, "v1").unwrap(), Finish::Done);
+        assert!(matches!(
+            finish("s", &meta(true, None, &[("t1", &[PENDING])]), "t1"),
+            Err(Error::NoCurrent(_))
+        ));
+    }
+
+    #[test]
+    fn the_pending_value_changes_only_the_password() {
+        let current = json!({"engine": "postgres", "host": "h", "username": "app", "password": "old", "masterarn": "arn:admin"});
+        let Value::Object(map) = current else {
+            unreachable!()
+        };
+        let pending = Value::Object(with_password(map, "new"));
+        assert_eq!(
+            pending,
+            json!({"engine": "postgres", "host": "h", "username": "app", "password": "new", "masterarn": "arn:admin"})
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! The steps: what each one reads, decides ([`crate::plan`]) and does.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use custom_resource::secrets::json_object;
+use custom_resource::{Allowed, Secret, Switch};
+use db_migration::TlsMode;
+use db_migration::budget::Budget;
+use db_migration::secret::{DbSecret, Engine, parse_secret};
+use db_migration::target::Target;
+use db_migration::tls::TlsSettings;
+use db_user::password;
+use db_user::plan::{Login, set_login_statement};
+use db_user::secret::{UserSecret, parse_user_secret, same_server};
+use db_user::store::{self, Conn, LoginError};
+use secret_seeder::generate::generate;
+use secret_seeder::properties::{Generator, Spec};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::plan::{self, Admit, Event, Finish, PENDING, SetAction, Step};
+use crate::store::SecretsManager;
+
+/// Where the stage says how to reach the database: `VerifyFull` (the default), `Require` or
+/// `Disable`; the last two only where `STACKWRIGHT_ALLOW` holds `InsecureTls`.
+pub const TLS_VARIABLE: &str = "STACKWRIGHT_TLS";
+
+/// The function's configuration, read once per sandbox.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How connections to the database are encrypted.
+    pub tls: TlsSettings,
+    /// The new passwords' spec.
+    pub generator: Generator,
+}
+
+/// The spec of a new password: the length and characters AWS's own rotation functions use
+/// (no `/`, `@`, `"`, `'` or `\`, which break connection strings and shell quoting).
+fn password_generator() -> Generator {
+    let spec: Spec = serde_json::from_value(json!({
+        "Generate": "password", "Length": 32, "ExcludeCharacters": "/@\"'\\",
+    }))
+    .unwrap_or_else(|e| unreachable!("the built-in password spec is valid: {e}"));
+    spec.generator()
+        .cloned()
+        .unwrap_or_else(|| unreachable!("the built-in spec generates"))
+}
+
+impl Config {
+    /// From the environment ([`TLS_VARIABLE`], `STACKWRIGHT_ALLOW`).
+    pub fn from_env() -> Self {
+        let text = std::env::var(TLS_VARIABLE).unwrap_or_default();
+        let mode = match text.trim() {
+            "" => TlsMode::VerifyFull,
+            t => serde_json::from_value(Value::String(t.to_owned())).unwrap_or_else(|_| {
+                tracing::warn!(value = t, "`{TLS_VARIABLE}` is not `VerifyFull`, `Require` or `Disable`: connecting with VerifyFull");
+                TlsMode::VerifyFull
+            }),
+        };
+        let allowed = Allowed::from_env().allows(Switch::InsecureTls);
+        if mode != TlsMode::VerifyFull && !allowed {
+            tracing::warn!(tls = %mode, "`{TLS_VARIABLE}` is not VerifyFull, which this stage does not allow (`InsecureTls`, STACKWRIGHT_ALLOW): connecting with VerifyFull");
+        }
+        Self {
+            tls: TlsSettings::for_request(mode, None, allowed),
+            generator: password_generator(),
+        }
+    }
+}
+
+/// The rotation function: a Secrets Manager client and the configuration, shared by every
+/// invocation of a sandbox.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    sm: SecretsManager,
+    config: Config,
+}
+
+/// The user secret's server as `engine://host:port`, for messages.
+fn server(s: &DbSecret) -> String {
+    let engine = match s.engine {
+        Engine::Postgres => "postgres",
+        Engine::MySql => "mysql",
+    };
+    format!(
+        "{engine}://{}",
+        Target::new(s.engine, &s.host, s.port, "x").server()
+    )
+}
+
+impl Rotation {
+    /// The function.
+    pub fn new(sm: SecretsManager, config: Config) -> Self {
+        Self { sm, config }
+    }
+
+    /// Handles one invocation, to finish before `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever stops the step; Secrets Manager records the failure and retries later.
+    pub async fn handle(&self, payload: &Value, deadline: Instant) -> Result<(), Error> {
+        let event = Event::parse(payload)?;
+        let span = tracing::info_span!("rotation", secret = %event.secret_id, token = %event.token, step = event.step.name());
+        let _enter = span.enter();
+        let meta = self.sm.describe(&event.secret_id).await?;
+        match plan::admit(&event, &meta)? {
+            Admit::AlreadyCurrent => {
+                tracing::info!("the version is already AWSCURRENT: nothing to do");
+                return Ok(());
+            }
+            Admit::Proceed(plan::Mode::Single) => {}
+        }
+        let budget = Budget::new(deadline);
+        match event.step {
+            Step::Create => self.create(&event).await,
+            Step::Set => self.set(&event, &budget).await,
+            Step::Test => self.test(&event, &budget).await,
+            Step::Finish => self.finish(&event, &meta).await,
+        }
+    }
+
+    async fn create(&self, event: &Event) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let current = self.sm.current(id).await?;
+        // The current value must be a user secret before a new one is made from it.
+        parse_user_secret(id, &current)?;
+        if self
+            .sm
+            .get(id, Some(&event.token), PENDING)
+            .await?
+            .is_some()
+        {
+            tracing::info!("AWSPENDING already has a value for this version: nothing to do");
+            return Ok(());
+        }
+        let new = generate(&self.config.generator)?;
+        let pending = plan::with_password(json_object(id, &current)?, new.expose());
+        let text = Secret::new(Value::Object(pending).to_string());
+        self.sm.put_pending(id, &event.token, &text).await?;
+        tracing::info!("a new password is staged AWSPENDING");
+        Ok(())
+    }
+
+    /// The current and pending user secrets, checked to differ only in the password.
+    async fn current_and_pending(&self, event: &Event) -> Result<(UserSecret, UserSecret), Error> {
+        let id = &event.secret_id;
+        let current = parse_user_secret(id, &self.sm.current(id).await?)?;
+        let pending_text = self
+            .sm
+            .get(id, Some(&event.token), PENDING)
+            .await?
+            .ok_or_else(|| Error::NoPending {
+                secret: id.clone(),
+                token: event.token.clone(),
+            })?;
+        let pending = parse_user_secret(id, &pending_text)?;
+        let differs = |what| Error::PendingDiffers {
+            secret: id.clone(),
+            token: event.token.clone(),
+            what,
+        };
+        if pending.login.username != current.login.username {
+            return Err(differs("another user"));
+        }
+        if !same_server(&pending.login, &current.login) {
+            return Err(differs("another server"));
+        }
+        Ok((current, pending))
+    }
+
+    /// The admin secret `masterarn` names, checked to name the user's server.
+    async fn admin(&self, id: &str, user: &UserSecret) -> Result<DbSecret, Error> {
+        let arn = user
+            .master_arn
+            .as_deref()
+            .ok_or_else(|| Error::NoMaster(id.to_owned()))?;
+        let admin = parse_secret(arn, &self.sm.current(arn).await?)?;
+        if !same_server(&admin, &user.login) {
+            return Err(Error::OtherServer {
+                secret: id.to_owned(),
+                admin: arn.to_owned(),
+                admin_server: server(&admin),
+                user_server: server(&user.login),
+            });
+        }
+        Ok(admin)
+    }
+
+    fn target(user: &UserSecret, admin: &DbSecret) -> Target {
+        let login = &user.login;
+        let database = login
+            .dbname
+            .clone()
+            .or_else(|| admin.dbname.clone())
+            .unwrap_or_else(|| match login.engine {
+                Engine::Postgres => "postgres".to_owned(),
+                Engine::MySql => "mysql".to_owned(),
+            });
+        Target::new(login.engine, &login.host, login.port, &database)
+    }
+
+    /// Sets `password` for the user through the admin connection, as the stored form.
+    async fn set_password(
+        &self,
+        target: &Target,
+        admin: &DbSecret,
+        user: &str,
+        password: &Secret<String>,
+        budget: &Budget,
+    ) -> Result<(), Error> {
+        let stored = match target.engine {
+            Engine::Postgres => password::new_scram_sha256_verifier(password.expose()),
+            Engine::MySql => password::mysql_native_hash(password.expose()),
+        };
+        let statement = set_login_statement(target.engine, user, Login::Stored(&stored));
+        let mut conn = store::connect_admin(target, admin, &self.config.tls, budget).await?;
+        let result = store::within(
+            budget,
+            "set the password",
+            user,
+            &target.server(),
+            conn.execute(std::slice::from_ref(&statement)),
+        )
+        .await;
+        conn.close().await;
+        Ok(result?)
+    }
+
+    async fn set(&self, event: &Event, budget: &Budget) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let (current, pending) = self.current_and_pending(event).await?;
+        let admin = self.admin(id, &current).await?;
+        let target = Self::target(&current, &admin);
+        let tls = &self.config.tls;
+        let pending_in = store::logs_in(&target, &pending.login, tls, budget).await?;
+        let current_in = pending_in || store::logs_in(&target, &current.login, tls, budget).await?;
+        let user = &current.login.username;
+        match plan::set_action(pending_in, current_in) {
+            SetAction::AlreadySet => {
+                tracing::info!(user, "the pending password already logs in: nothing to do");
+                Ok(())
+            }
+            SetAction::Refuse => Err(Error::NoLogin {
+                secret: id.clone(),
+                user: user.clone(),
+            }),
+            SetAction::Set => {
+                self.set_password(&target, &admin, user, &pending.login.password, budget)
+                    .await?;
+                tracing::info!(user, server = %target.server(), "the pending password is set");
+                Ok(())
+            }
+        }
+    }
+
+    async fn test(&self, event: &Event, budget: &Budget) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let (current, pending) = self.current_and_pending(event).await?;
+        let admin = self.admin(id, &current).await?;
+        let target = Self::target(&current, &admin);
+        let user = &current.login.username;
+        match store::connect(&target, &pending.login, &self.config.tls, budget).await {
+            Ok(mut conn) => {
+                let result = store::within(
+                    budget,
+                    "run a query as the user",
+                    user,
+                    &target.server(),
+                    select_one(&mut conn),
+                )
+                .await;
+                conn.close().await;
+                result?;
+                tracing::info!(user, "the pending password logs in and runs a query");
+                Ok(())
+            }
+            Err(LoginError::Other(e)) => Err(e.into()),
+            Err(LoginError::Refused) => {
+                // AWSCURRENT stays what clients read: its password must keep working.
+                self.set_password(&target, &admin, user, &current.login.password, budget)
+                    .await?;
+                tracing::warn!(
+                    user,
+                    "the pending password does not log in: the current password is set back"
+                );
+                Err(Error::TestFailed {
+                    secret: id.clone(),
+                    user: user.clone(),
+                })
+            }
+        }
+    }
+
+    async fn finish(&self, event: &Event, meta: &plan::Metadata) -> Result<(), Error> {
+        match plan::finish(&event.secret_id, meta, &event.token)? {
+            Finish::Done => tracing::info!("the version is already AWSCURRENT: nothing to do"),
+            Finish::Move { from } => {
+                self.sm
+                    .move_current(&event.secret_id, &from, &event.token)
+                    .await?;
+                tracing::info!(from, "AWSCURRENT moved to this version");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn select_one(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    match conn {
+        Conn::Pg(c) => sqlx::query("SELECT 1").execute(c).await.map(drop),
+        Conn::My(c) => sqlx::query("SELECT 1").execute(c).await.map(drop),
+    }
+}
+
+/// The instant `deadline_ms` (milliseconds since the epoch, as Lambda gives it) names.
+pub fn deadline(deadline_ms: u64) -> Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
