@@ -15,6 +15,7 @@ use crate::Error;
 use crate::graph;
 use crate::intrinsics::{Context, Lookup, Mode, StackInfo, scalar_text};
 use crate::overrides::Overrides;
+use crate::plan::{self, Done, Policy, Removal, Step, Undo};
 use crate::samconfig;
 use crate::services::{self, Services};
 use crate::state::{ResourceState, StageState};
@@ -76,16 +77,6 @@ impl Report {
             .map(|e| e.status.as_str())
             .collect()
     }
-}
-
-/// What was done in this run, to undo on rollback.
-#[derive(Debug, Clone)]
-enum Done {
-    /// Created (or attempted: a failed Create leaves the failed id to delete).
-    Created(String),
-    /// Updated (or attempted), replaced, or recreated after drift, from this earlier state,
-    /// with the properties that were sent.
-    Updated(String, ResourceState, Value),
 }
 
 struct Function {
@@ -757,13 +748,8 @@ impl<'o> Run<'o> {
             self.stack.name, self.options.stage
         );
         let stack_name = self.stack.name.clone();
-        let fresh = self.state.resources.is_empty();
-        let (begin, complete) = if fresh {
-            ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")
-        } else {
-            ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE")
-        };
-        self.event(&stack_name, "AWS::CloudFormation::Stack", begin, "");
+        let phases = plan::phases(self.state.resources.is_empty());
+        self.event(&stack_name, "AWS::CloudFormation::Stack", phases.begin, "");
         let mut done: Vec<Done> = Vec::new();
         let mut replaced: Vec<(String, ResourceState)> = Vec::new();
         let mut failure: Option<String> = None;
@@ -786,6 +772,19 @@ impl<'o> Run<'o> {
                     break;
                 }
             };
+            let (deletion_policy, update_replace_policy) = match self.policies(id, &ctx) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.event(id, &kind, "CREATE_FAILED", &e.to_string());
+                    failure = Some(format!("resource `{id}`: {e}"));
+                    break;
+                }
+            };
+            if let Some(r) = self.state.resources.get_mut(id) {
+                // CloudFormation applies a changed policy without a request to the resource.
+                r.deletion_policy = deletion_policy;
+                r.update_replace_policy = update_replace_policy;
+            }
             let previous = self.state.resources.get(id).cloned();
             let previous = match previous {
                 Some(p) => match self.drift(&p).await {
@@ -799,8 +798,9 @@ impl<'o> Run<'o> {
                 },
                 None => None,
             };
-            let outcome = match &previous {
-                None => {
+            let outcome = match plan::step(previous.as_ref(), &properties, &function) {
+                Step::Unchanged => continue,
+                Step::Create => {
                     self.event(id, &kind, "CREATE_IN_PROGRESS", "");
                     let response = self
                         .send("Create", id, &kind, &function, None, &properties, None)
@@ -838,6 +838,8 @@ impl<'o> Run<'o> {
                             physical_id,
                             properties: properties.clone(),
                             data: response["Data"].as_object().cloned().unwrap_or_default(),
+                            deletion_policy,
+                            update_replace_policy,
                         },
                     );
                     if !self.state.created.contains(id) {
@@ -845,10 +847,10 @@ impl<'o> Run<'o> {
                     }
                     (ok, "CREATE", response)
                 }
-                Some(prev) if prev.properties == properties && prev.function == function => {
-                    continue;
-                }
-                Some(prev) => {
+                Step::Update => {
+                    let Some(prev) = previous.as_ref() else {
+                        continue;
+                    };
                     self.event(id, &kind, "UPDATE_IN_PROGRESS", "");
                     let response = self
                         .send(
@@ -879,6 +881,8 @@ impl<'o> Run<'o> {
                                 physical_id,
                                 properties: properties.clone(),
                                 data: response["Data"].as_object().cloned().unwrap_or_default(),
+                                deletion_policy,
+                                update_replace_policy,
                             },
                         );
                     }
@@ -898,19 +902,19 @@ impl<'o> Run<'o> {
             }
         }
         if let Some(why) = failure {
-            let (rolling, rolled) = if fresh {
-                ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE")
-            } else {
-                ("UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE")
-            };
-            self.event(&stack_name, "AWS::CloudFormation::Stack", rolling, &why);
-            let clean = self.rollback(done).await?;
+            self.event(
+                &stack_name,
+                "AWS::CloudFormation::Stack",
+                phases.rolling_back,
+                &why,
+            );
+            let clean = self.rollback(&done).await?;
             self.state
                 .save(&self.options.state_dir, &self.options.stage)?;
-            let status = match (clean, fresh) {
-                (true, _) => rolled,
-                (false, true) => "ROLLBACK_FAILED",
-                (false, false) => "UPDATE_ROLLBACK_FAILED",
+            let status = if clean {
+                phases.rolled_back
+            } else {
+                phases.rollback_failed
             };
             self.event(&stack_name, "AWS::CloudFormation::Stack", status, "");
             self.summary();
@@ -926,7 +930,17 @@ impl<'o> Run<'o> {
             );
         }
         for (id, old) in replaced.into_iter().rev() {
-            self.delete(&id, &old).await?;
+            // The replacement's own policy, as the template now gives it.
+            let policy = self
+                .state
+                .resources
+                .get(&id)
+                .map_or(Policy::Delete, |r| r.update_replace_policy);
+            if plan::sends_delete(Removal::Replaced, Policy::Delete, policy) {
+                self.delete(&id, &old).await?;
+            } else {
+                self.skipped(&id, &old, "UpdateReplacePolicy: Retain");
+            }
         }
         let removed: Vec<String> = self
             .state
@@ -937,16 +951,32 @@ impl<'o> Run<'o> {
             .cloned()
             .collect();
         for id in removed {
-            if let Some(old) = self.state.resources.get(&id).cloned()
-                && self.delete(&id, &old).await?
-            {
+            let Some(old) = self.state.resources.get(&id).cloned() else {
+                continue;
+            };
+            let gone = if plan::sends_delete(
+                Removal::LeftTemplate,
+                old.deletion_policy,
+                old.update_replace_policy,
+            ) {
+                self.delete(&id, &old).await?
+            } else {
+                self.skipped(&id, &old, "DeletionPolicy: Retain");
+                true
+            };
+            if gone {
                 self.state.resources.remove(&id);
                 self.state.created.retain(|c| c != &id);
             }
         }
         self.state
             .save(&self.options.state_dir, &self.options.stage)?;
-        self.event(&stack_name, "AWS::CloudFormation::Stack", complete, "");
+        self.event(
+            &stack_name,
+            "AWS::CloudFormation::Stack",
+            phases.complete,
+            "",
+        );
         self.summary();
         Ok(self.report(true))
     }
@@ -980,37 +1010,84 @@ impl<'o> Run<'o> {
         }
     }
 
-    /// Undoes this run in reverse: deletes what it created, updates back (with the old
-    /// properties) what it updated, deletes replacements and restores the replaced.
-    async fn rollback(&mut self, done: Vec<Done>) -> Result<bool, Error> {
+    /// Says that a Delete was not sent (`DELETE_SKIPPED`, as CloudFormation shows it).
+    fn skipped(&mut self, id: &str, resource: &ResourceState, why: &str) {
+        self.event(
+            id,
+            &resource.kind,
+            "DELETE_SKIPPED",
+            &format!("{}: {why}", resource.physical_id),
+        );
+    }
+
+    /// The resource's `DeletionPolicy` and `UpdateReplacePolicy`, resolved (either may be an
+    /// `Fn::If`).
+    fn policies(&self, id: &str, ctx: &Context<'_>) -> Result<(Policy, Policy), Error> {
+        let resource = &self.template.resources[id];
+        let resolve = |value: &Option<Value>, attribute: &str| -> Result<Policy, Error> {
+            let Some(value) = value else {
+                return Ok(Policy::Delete);
+            };
+            let text = scalar_text(&ctx.resolve(value, id, &crate::intrinsics::NoResources)?);
+            Policy::parse(&text).ok_or_else(|| {
+                Error::Template(format!(
+                    "resource `{id}`: `{attribute}` must be `Delete`, `Retain`, \
+                     `RetainExceptOnCreate` or `Snapshot`, got `{text}`"
+                ))
+            })
+        };
+        Ok((
+            resolve(&resource.deletion_policy, "DeletionPolicy")?,
+            resolve(&resource.update_replace_policy, "UpdateReplacePolicy")?,
+        ))
+    }
+
+    /// Undoes this run as [`plan::rollback`] says; true when every request succeeded.
+    async fn rollback(&mut self, done: &[Done]) -> Result<bool, Error> {
+        let resources = self.state.resources.clone();
+        let undo = plan::rollback(
+            done,
+            |id| resources.get(id),
+            |id| {
+                resources
+                    .get(id)
+                    .map_or(Policy::Delete, |r| r.deletion_policy)
+            },
+        );
         let mut clean = true;
-        for step in done.into_iter().rev() {
+        for step in undo {
             match step {
-                Done::Created(id) => {
-                    let Some(current) = self.state.resources.get(&id).cloned() else {
-                        continue;
-                    };
+                Undo::Delete { id, current } => {
                     if self.delete(&id, &current).await? {
-                        self.state.resources.remove(&id);
-                        self.state.created.retain(|c| c != &id);
+                        self.forget(&id);
                     } else {
                         clean = false;
                     }
                 }
-                Done::Updated(id, previous, attempted) => {
-                    let Some(current) = self.state.resources.get(&id).cloned() else {
-                        // Recreated after drift and failed: nothing to undo but the record.
-                        self.state.resources.insert(id.clone(), previous);
-                        continue;
-                    };
-                    if current.physical_id != previous.physical_id {
-                        if self.delete(&id, &current).await? {
-                            self.state.resources.insert(id.clone(), previous);
-                        } else {
-                            clean = false;
-                        }
-                        continue;
+                Undo::Skip { id, current } => {
+                    self.skipped(&id, &current, "DeletionPolicy: Retain");
+                    self.forget(&id);
+                }
+                Undo::DeleteReplacement {
+                    id,
+                    current,
+                    previous,
+                } => {
+                    if self.delete(&id, &current).await? {
+                        self.state.resources.insert(id, previous);
+                    } else {
+                        clean = false;
                     }
+                }
+                Undo::Restore { id, previous } => {
+                    self.state.resources.insert(id, previous);
+                }
+                Undo::UpdateBack {
+                    id,
+                    current,
+                    previous,
+                    attempted,
+                } => {
                     self.event(
                         &id,
                         &current.kind,
@@ -1033,11 +1110,11 @@ impl<'o> Run<'o> {
                     let reason = response["Reason"].as_str().unwrap_or_default().to_owned();
                     if response["Status"] == "SUCCESS" {
                         self.event(&id, &current.kind, "UPDATE_COMPLETE", &reason);
-                        let mut restored = previous.clone();
+                        let mut restored = previous;
                         if let Some(data) = response["Data"].as_object() {
                             restored.data = data.clone();
                         }
-                        self.state.resources.insert(id.clone(), restored);
+                        self.state.resources.insert(id, restored);
                     } else {
                         self.event(&id, &current.kind, "UPDATE_FAILED", &reason);
                         clean = false;
@@ -1046,6 +1123,12 @@ impl<'o> Run<'o> {
             }
         }
         Ok(clean)
+    }
+
+    /// Drops a resource from the record.
+    fn forget(&mut self, id: &str) {
+        self.state.resources.remove(id);
+        self.state.created.retain(|c| c != id);
     }
 
     async fn down(&mut self) -> Result<Report, Error> {
@@ -1076,9 +1159,18 @@ impl<'o> Run<'o> {
             let Some(resource) = self.state.resources.get(&id).cloned() else {
                 continue;
             };
-            if self.delete(&id, &resource).await? {
-                self.state.resources.remove(&id);
-                self.state.created.retain(|c| c != &id);
+            let gone = if plan::sends_delete(
+                Removal::StackDeleted,
+                resource.deletion_policy,
+                resource.update_replace_policy,
+            ) {
+                self.delete(&id, &resource).await?
+            } else {
+                self.skipped(&id, &resource, "DeletionPolicy: Retain");
+                true
+            };
+            if gone {
+                self.forget(&id);
                 self.state
                     .save(&self.options.state_dir, &self.options.stage)?;
             } else {

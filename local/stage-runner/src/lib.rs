@@ -10,7 +10,9 @@
 //! - [`overrides`]: what AWS-only resources become locally (`local/overrides.yaml`).
 //! - [`graph`]: the order custom resources are created in.
 //! - [`state`]: what exists per stage (`.local/state/<stage>.json`).
-//! - [`engine`]: up, down, status: Create, Update, replacement, rollback, drift.
+//! - [`plan`]: CloudFormation's decisions as plain functions: the next request, the status
+//!   names, whether a Delete is sent (`DeletionPolicy`, `UpdateReplacePolicy`), the rollback.
+//! - [`engine`]: up, down, status: runs what [`plan`] decides, with the real functions.
 //! - [`services`]: moto, PostgreSQL and the HTTP stand-in, started idempotently.
 //! - [`standin`]: the HTTP resource's local remote API.
 
@@ -18,6 +20,7 @@ pub mod engine;
 pub mod graph;
 pub mod intrinsics;
 pub mod overrides;
+pub mod plan;
 pub mod resolved;
 pub mod samconfig;
 pub mod services;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::Error;
+use crate::plan::Policy;
 
 /// One custom resource as CloudFormation remembers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +22,13 @@ pub struct ResourceState {
     pub properties: Value,
     /// The `Data` it last returned.
     pub data: Map<String, Value>,
+    /// Its `DeletionPolicy` as last deployed (what a stack delete or its removal from the
+    /// template follows).
+    #[serde(default)]
+    pub deletion_policy: Policy,
+    /// Its `UpdateReplacePolicy` as last deployed.
+    #[serde(default)]
+    pub update_replace_policy: Policy,
 }
 
 /// A stage's stack.

@@ -27,7 +27,15 @@ impl Stage {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("swt-{:08x}", fastrand_u32());
         let database = name.replace('-', "_");
-        std::fs::copy(root.join("template.yaml"), dir.path().join("template.yaml")).unwrap();
+        // Roles are the server's, not a database's: each test's stage gets its own login, or
+        // two stages on the shared server would create `app_user` at once.
+        let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+        let own_user = template.replace("Value: app_user\n", &format!("Value: {database}_app\n"));
+        assert_ne!(
+            template, own_user,
+            "template.yaml names the login `app_user`"
+        );
+        std::fs::write(dir.path().join("template.yaml"), own_user).unwrap();
         std::fs::write(
             dir.path().join("samconfig.toml"),
             format!(
@@ -70,7 +78,13 @@ impl Stage {
                 exe: harness::pinned(env!("CARGO_BIN_EXE_stackwright")).unwrap(),
             },
             // Built for this test (with db-migration's `test-folders`), never a stale one.
-            bin_dir: harness::bin_dir(&["db-migration", "secret-seeder", "http-resource"]).unwrap(),
+            bin_dir: harness::bin_dir(&[
+                "db-migration",
+                "secret-seeder",
+                "http-resource",
+                "db-user",
+            ])
+            .unwrap(),
             parameters: BTreeMap::new(),
             env: vec![
                 (
@@ -178,6 +192,11 @@ impl Drop for Stage {
             "postgres",
             &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database),
         );
+        // The stage's login outlives its database (OnDelete: Retain); its grants went with it.
+        let _ = self.sql(
+            "postgres",
+            &format!("DROP ROLE IF EXISTS \"{}_app\"", self.database),
+        );
         let _ = &self.dir;
     }
 }
@@ -226,6 +245,10 @@ async fn a_dev_stage_through_its_whole_lifecycle() {
             ("AppSecret".into(), "CREATE_COMPLETE".into()),
             ("DatabaseMigration".into(), "CREATE_IN_PROGRESS".into()),
             ("DatabaseMigration".into(), "CREATE_COMPLETE".into()),
+            ("AppDatabaseUserSecret".into(), "CREATE_IN_PROGRESS".into()),
+            ("AppDatabaseUserSecret".into(), "CREATE_COMPLETE".into()),
+            ("AppDatabaseUser".into(), "CREATE_IN_PROGRESS".into()),
+            ("AppDatabaseUser".into(), "CREATE_COMPLETE".into()),
             ("DeployWebhook".into(), "CREATE_IN_PROGRESS".into()),
             ("DeployWebhook".into(), "CREATE_COMPLETE".into()),
         ],
@@ -365,7 +388,13 @@ async fn a_dev_stage_through_its_whole_lifecycle() {
         .collect();
     assert_eq!(
         deletes,
-        ["DeployWebhook", "DatabaseMigration", "AppSecret"],
+        [
+            "DeployWebhook",
+            "AppDatabaseUser",
+            "AppDatabaseUserSecret",
+            "DatabaseMigration",
+            "AppSecret"
+        ],
         "{out}"
     );
     assert!(stage.database_exists(), "OnDelete: Retain");

@@ -1,7 +1,11 @@
-//! A custom resource whose process dies during a stack operation: CloudFormation sees
-//! `CREATE_FAILED` with the death named, rolls the stack back and is done in seconds, not the
-//! hour a stack waits for an answer that never comes. The function is the example resource,
-//! told to die (`Behavior`), run by the stage runner exactly as `make up` runs the template's.
+//! Stacks of the example resource through the stage runner, run exactly as `make up` runs the
+//! template's functions:
+//!
+//! - a resource whose process dies during a stack operation: CloudFormation sees
+//!   `CREATE_FAILED` with the death named, rolls the stack back and is done in seconds, not the
+//!   hour a stack waits for an answer that never comes;
+//! - `DeletionPolicy: Retain`: no Delete is sent on a rollback of the operation that created it
+//!   nor when the stack is deleted (`DELETE_SKIPPED`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +13,7 @@ use std::time::Duration;
 use stage_runner::engine::{self, Options, Report};
 use stage_runner::services;
 
-/// A stack of two example resources, the second of which dies as `behavior` says.
+/// The example function, and `RESOURCES`.
 const TEMPLATE: &str = r#"
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
@@ -28,6 +32,11 @@ Resources:
       Environment:
         Variables:
           STACKWRIGHT_STACKS: !Ref AWS::StackId
+RESOURCES
+"#;
+
+/// Two example resources, the second of which dies as `BEHAVIOR` says.
+const DYING: &str = r#"
   Steady:
     Type: Custom::Example
     Properties:
@@ -49,12 +58,13 @@ struct Stage {
 }
 
 impl Stage {
-    fn new(behavior: &str) -> Self {
+    /// A stack of the example function and `resources` (template YAML under `Resources:`).
+    fn new(resources: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("swc-{}", uuid::Uuid::new_v4().simple());
         std::fs::write(
             dir.path().join("template.yaml"),
-            TEMPLATE.replace("BEHAVIOR", behavior),
+            TEMPLATE.replace("RESOURCES\n", resources.trim_start_matches('\n')),
         )
         .unwrap();
         std::fs::write(
@@ -110,7 +120,7 @@ async fn a_resource_whose_process_dies_is_create_failed_and_the_stack_rolls_back
         ("Abort", "aborted (SIGABRT)"),
         ("Segfault", "crashed (SIGSEGV)"),
     ] {
-        let stage = Stage::new(behavior);
+        let stage = Stage::new(&DYING.replace("BEHAVIOR", behavior));
 
         // Given a stack whose second resource's process dies on Create, when it comes up:
         let mut out = Vec::new();
@@ -167,4 +177,88 @@ async fn a_resource_whose_process_dies_is_create_failed_and_the_stack_rolls_back
             "{behavior}: the FAILED answer took {took:?}\n{out}"
         );
     }
+}
+
+/// A retained resource and a deleted one; `Failing` fails its Create when present.
+const POLICIES: &str = r#"
+  Kept:
+    Type: Custom::Example
+    DeletionPolicy: Retain
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: kept
+  Dropped:
+    Type: Custom::Example
+    DependsOn: Kept
+    DeletionPolicy: Delete
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: dropped
+"#;
+
+const FAILING: &str = r#"
+  Failing:
+    Type: Custom::Example
+    DependsOn: Dropped
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: failing
+      Behavior: Fail
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_resource_gets_no_delete_on_rollback_nor_when_the_stack_is_deleted() {
+    // Given a first operation that fails after creating a retained and a deleted resource,
+    let stage = Stage::new(&format!("{POLICIES}{FAILING}"));
+    let mut out = Vec::new();
+    let report = engine::up(&stage.options, &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(!report.ok, "{out}");
+    // then the rollback deletes the one and skips the other, sending it nothing.
+    assert_eq!(
+        report.statuses("Dropped"),
+        [
+            "CREATE_IN_PROGRESS",
+            "CREATE_COMPLETE",
+            "DELETE_IN_PROGRESS",
+            "DELETE_COMPLETE"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        report.statuses("Kept"),
+        ["CREATE_IN_PROGRESS", "CREATE_COMPLETE", "DELETE_SKIPPED"],
+        "{out}"
+    );
+    assert!(
+        reason(&report, "Kept", "DELETE_SKIPPED").ends_with("DeletionPolicy: Retain"),
+        "{out}"
+    );
+
+    // Given the same stack without the failing resource, when it comes up and is deleted,
+    std::fs::write(
+        &stage.options.template,
+        TEMPLATE.replace("RESOURCES\n", POLICIES.trim_start_matches('\n')),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let report = engine::up(&stage.options, &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(report.ok, "{out}");
+    let mut out = Vec::new();
+    let report = engine::down(&stage.options, &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    // then the retained resource is skipped, the other deleted, and the stack is gone.
+    assert!(report.ok, "{out}");
+    assert_eq!(report.statuses("Kept"), ["DELETE_SKIPPED"], "{out}");
+    assert_eq!(
+        report.statuses("Dropped"),
+        ["DELETE_IN_PROGRESS", "DELETE_COMPLETE"],
+        "{out}"
+    );
+    assert_eq!(
+        report.statuses(&stage.name).last(),
+        Some(&"DELETE_COMPLETE"),
+        "{out}"
+    );
 }

@@ -1,0 +1,494 @@
+//! CloudFormation's decisions, as plain functions of plain data: what a resource's next
+//! request is, which status names a stack operation goes through, whether a Delete is sent at
+//! all (`DeletionPolicy`, `UpdateReplacePolicy`), and how a failed operation is undone. The
+//! engine asks these and does the I/O; each rule cites what it follows.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::state::ResourceState;
+
+/// A resource's `DeletionPolicy` or `UpdateReplacePolicy`, resolved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Policy {
+    /// The default: the resource is deleted.
+    #[default]
+    Delete,
+    /// Kept: no Delete is sent.
+    Retain,
+    /// Kept, except when the operation that created it rolls back.
+    RetainExceptOnCreate,
+    /// For resources that support snapshots; a custom resource does not, and CloudFormation
+    /// deletes it as with `Delete`.
+    Snapshot,
+}
+
+impl Policy {
+    /// The policy a template names; `None` for a value CloudFormation would refuse.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "Delete" => Some(Self::Delete),
+            "Retain" => Some(Self::Retain),
+            "RetainExceptOnCreate" => Some(Self::RetainExceptOnCreate),
+            "Snapshot" => Some(Self::Snapshot),
+            _ => None,
+        }
+    }
+
+    fn keeps(self) -> bool {
+        matches!(self, Self::Retain | Self::RetainExceptOnCreate)
+    }
+}
+
+/// Why a physical resource is about to be deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The stack is deleted (`make down`).
+    StackDeleted,
+    /// The resource left the template (or its `Condition` turned false) in an update; deleted
+    /// in the cleanup phase.
+    LeftTemplate,
+    /// The old physical resource of a replacement, deleted in the cleanup phase.
+    Replaced,
+    /// Created by the operation that is now rolling back.
+    CreateRolledBack,
+}
+
+/// Whether CloudFormation sends the Delete, or skips it (`DELETE_SKIPPED`) and forgets the
+/// resource.
+///
+/// - `DeletionPolicy` governs a stack delete and a resource removed from the template, and not
+///   a replacement, which `UpdateReplacePolicy` governs ("aws-attribute-deletionpolicy",
+///   "aws-attribute-updatereplacepolicy" in the CloudFormation User Guide).
+/// - On the rollback of the operation that created it, `Retain` keeps it and
+///   `RetainExceptOnCreate` deletes it ("retain_except_on_create": "newly created resources
+///   are deleted when the operation rolls back", which plain `Retain` does not do).
+pub fn sends_delete(removal: Removal, deletion: Policy, update_replace: Policy) -> bool {
+    match removal {
+        Removal::StackDeleted | Removal::LeftTemplate => !deletion.keeps(),
+        Removal::Replaced => !update_replace.keeps(),
+        Removal::CreateRolledBack => deletion != Policy::Retain,
+    }
+}
+
+/// The next request for a resource present in the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Not recorded: a Create.
+    Create,
+    /// Recorded with other properties or another function: an Update with the recorded ones
+    /// as `OldResourceProperties`.
+    Update,
+    /// Recorded with the same properties and function: CloudFormation sends nothing.
+    Unchanged,
+}
+
+/// What to send a resource now, from what was recorded and what the template resolves to.
+/// CloudFormation compares the resolved template: a property whose value is the same (even
+/// one computed from another resource) is no change ("Update behaviors of stack resources").
+pub fn step(recorded: Option<&ResourceState>, properties: &Value, function: &str) -> Step {
+    match recorded {
+        None => Step::Create,
+        Some(r) if r.properties == *properties && r.function == function => Step::Unchanged,
+        Some(_) => Step::Update,
+    }
+}
+
+/// The status names of one stack operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases {
+    /// The operation starts.
+    pub begin: &'static str,
+    /// It succeeded.
+    pub complete: &'static str,
+    /// It failed and is rolling back.
+    pub rolling_back: &'static str,
+    /// The rollback succeeded.
+    pub rolled_back: &'static str,
+    /// The rollback itself failed.
+    pub rollback_failed: &'static str,
+}
+
+/// A stack's first operation is a create, every later one an update ("Stack status codes").
+pub fn phases(first: bool) -> Phases {
+    if first {
+        Phases {
+            begin: "CREATE_IN_PROGRESS",
+            complete: "CREATE_COMPLETE",
+            rolling_back: "ROLLBACK_IN_PROGRESS",
+            rolled_back: "ROLLBACK_COMPLETE",
+            rollback_failed: "ROLLBACK_FAILED",
+        }
+    } else {
+        Phases {
+            begin: "UPDATE_IN_PROGRESS",
+            complete: "UPDATE_COMPLETE",
+            rolling_back: "UPDATE_ROLLBACK_IN_PROGRESS",
+            rolled_back: "UPDATE_ROLLBACK_COMPLETE",
+            rollback_failed: "UPDATE_ROLLBACK_FAILED",
+        }
+    }
+}
+
+/// What an operation did to one resource, for its rollback.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    /// Created (or attempted: a failed Create that answered with an id leaves it to delete).
+    Created(String),
+    /// Updated (or attempted), replaced, or recreated after drift, from this earlier state,
+    /// with the properties that were sent.
+    Updated(String, ResourceState, Value),
+}
+
+/// One request of a rollback.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Undo {
+    /// Delete what this operation created; on success, forget it.
+    Delete {
+        /// Logical id.
+        id: String,
+        /// The resource as created.
+        current: ResourceState,
+    },
+    /// Skip the Delete of what this operation created (`DeletionPolicy: Retain`) and forget it.
+    Skip {
+        /// Logical id.
+        id: String,
+        /// The resource as created.
+        current: ResourceState,
+    },
+    /// Delete the replacement this operation made; on success, the replaced one is current
+    /// again.
+    DeleteReplacement {
+        /// Logical id.
+        id: String,
+        /// The replacement.
+        current: ResourceState,
+        /// The resource it replaced.
+        previous: ResourceState,
+    },
+    /// An Update back to the previous properties, the attempted ones as the old.
+    UpdateBack {
+        /// Logical id.
+        id: String,
+        /// The resource now.
+        current: ResourceState,
+        /// What it was before this operation.
+        previous: ResourceState,
+        /// The properties this operation sent (CloudFormation's `OldResourceProperties` for
+        /// the rollback, even when that Update failed).
+        attempted: Value,
+    },
+    /// Nothing to send: the record goes back to `previous` (a resource recreated after drift
+    /// whose Create failed without an id).
+    Restore {
+        /// Logical id.
+        id: String,
+        /// What it was before this operation.
+        previous: ResourceState,
+    },
+}
+
+/// The rollback of `done`, newest first, given the current record of each resource
+/// (`current(id)`): an Update with the old properties for what was updated in place, a Delete
+/// for what was created or for a replacement ("Troubleshooting: update rollback" in the
+/// CloudFormation User Guide; for a replaced custom resource, the one practitioner account
+/// found says CloudFormation deletes the new id and sends nothing to the old).
+pub fn rollback<'s>(
+    done: &[Done],
+    current: impl Fn(&str) -> Option<&'s ResourceState>,
+    deletion: impl Fn(&str) -> Policy,
+) -> Vec<Undo> {
+    let mut undo = Vec::new();
+    for step in done.iter().rev() {
+        match step {
+            Done::Created(id) => {
+                let Some(now) = current(id) else { continue };
+                let current = now.clone();
+                let id = id.clone();
+                if sends_delete(Removal::CreateRolledBack, deletion(&id), Policy::Delete) {
+                    undo.push(Undo::Delete { id, current });
+                } else {
+                    undo.push(Undo::Skip { id, current });
+                }
+            }
+            Done::Updated(id, previous, attempted) => {
+                let id = id.clone();
+                let previous = previous.clone();
+                match current(&id) {
+                    None => undo.push(Undo::Restore { id, previous }),
+                    Some(now) if now.physical_id != previous.physical_id => {
+                        undo.push(Undo::DeleteReplacement {
+                            id,
+                            current: now.clone(),
+                            previous,
+                        });
+                    }
+                    Some(now) => undo.push(Undo::UpdateBack {
+                        id,
+                        current: now.clone(),
+                        previous,
+                        attempted: attempted.clone(),
+                    }),
+                }
+            }
+        }
+    }
+    undo
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn resource(physical_id: &str, properties: Value) -> ResourceState {
+        ResourceState {
+            kind: "Custom::Example".into(),
+            function: "example-resource".into(),
+            physical_id: physical_id.into(),
+            properties,
+            data: serde_json::Map::new(),
+            deletion_policy: Policy::Delete,
+            update_replace_policy: Policy::Delete,
+        }
+    }
+
+    #[test]
+    fn a_stack_delete_sends_no_delete_to_a_retained_resource() {
+        assert!(sends_delete(
+            Removal::StackDeleted,
+            Policy::Delete,
+            Policy::Retain
+        ));
+        assert!(!sends_delete(
+            Removal::StackDeleted,
+            Policy::Retain,
+            Policy::Delete
+        ));
+        assert!(!sends_delete(
+            Removal::StackDeleted,
+            Policy::RetainExceptOnCreate,
+            Policy::Delete
+        ));
+    }
+
+    #[test]
+    fn a_custom_resource_with_snapshot_is_deleted() {
+        assert!(sends_delete(
+            Removal::StackDeleted,
+            Policy::Snapshot,
+            Policy::Snapshot
+        ));
+    }
+
+    #[test]
+    fn a_resource_that_left_the_template_follows_its_deletion_policy() {
+        assert!(!sends_delete(
+            Removal::LeftTemplate,
+            Policy::Retain,
+            Policy::Delete
+        ));
+        assert!(sends_delete(
+            Removal::LeftTemplate,
+            Policy::Delete,
+            Policy::Retain
+        ));
+    }
+
+    #[test]
+    fn the_old_id_of_a_replacement_follows_the_update_replace_policy_not_the_deletion_policy() {
+        assert!(!sends_delete(
+            Removal::Replaced,
+            Policy::Delete,
+            Policy::Retain
+        ));
+        assert!(sends_delete(
+            Removal::Replaced,
+            Policy::Retain,
+            Policy::Delete
+        ));
+    }
+
+    #[test]
+    fn a_rolled_back_create_is_kept_by_retain_and_deleted_by_retain_except_on_create() {
+        assert!(!sends_delete(
+            Removal::CreateRolledBack,
+            Policy::Retain,
+            Policy::Delete
+        ));
+        assert!(sends_delete(
+            Removal::CreateRolledBack,
+            Policy::RetainExceptOnCreate,
+            Policy::Delete
+        ));
+        assert!(sends_delete(
+            Removal::CreateRolledBack,
+            Policy::Delete,
+            Policy::Retain
+        ));
+    }
+
+    #[test]
+    fn policies_outside_cloudformations_four_are_refused() {
+        assert_eq!(Policy::parse("Retain"), Some(Policy::Retain));
+        assert_eq!(
+            Policy::parse("RetainExceptOnCreate"),
+            Some(Policy::RetainExceptOnCreate)
+        );
+        assert_eq!(Policy::parse("retain"), None);
+        assert_eq!(Policy::parse("Keep"), None);
+    }
+
+    #[test]
+    fn a_new_resource_is_created_a_changed_one_updated_and_an_unchanged_one_left_alone() {
+        let recorded = resource("id-1", json!({"Name": "a"}));
+        assert_eq!(
+            step(None, &json!({"Name": "a"}), "example-resource"),
+            Step::Create
+        );
+        assert_eq!(
+            step(Some(&recorded), &json!({"Name": "a"}), "example-resource"),
+            Step::Unchanged
+        );
+        assert_eq!(
+            step(Some(&recorded), &json!({"Name": "b"}), "example-resource"),
+            Step::Update
+        );
+    }
+
+    #[test]
+    fn a_resource_moved_to_another_function_is_updated() {
+        let recorded = resource("id-1", json!({"Name": "a"}));
+        assert_eq!(
+            step(Some(&recorded), &json!({"Name": "a"}), "other-function"),
+            Step::Update
+        );
+    }
+
+    #[test]
+    fn the_first_operation_is_a_create_and_rolls_back_to_rollback_complete() {
+        let p = phases(true);
+        assert_eq!(
+            (p.begin, p.rolling_back, p.rolled_back, p.rollback_failed),
+            (
+                "CREATE_IN_PROGRESS",
+                "ROLLBACK_IN_PROGRESS",
+                "ROLLBACK_COMPLETE",
+                "ROLLBACK_FAILED"
+            )
+        );
+    }
+
+    #[test]
+    fn a_later_operation_is_an_update_and_may_end_update_rollback_failed() {
+        let p = phases(false);
+        assert_eq!(
+            (p.begin, p.complete, p.rolled_back, p.rollback_failed),
+            (
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+                "UPDATE_ROLLBACK_COMPLETE",
+                "UPDATE_ROLLBACK_FAILED"
+            )
+        );
+    }
+
+    #[test]
+    fn a_rollback_undoes_newest_first_with_the_attempted_properties_as_the_old() {
+        let before = resource("id-a", json!({"Name": "a"}));
+        let attempted = json!({"Name": "a2"});
+        let mut now = BTreeMap::new();
+        now.insert("A".to_owned(), resource("id-a", attempted.clone()));
+        now.insert("B".to_owned(), resource("id-b", json!({"Name": "b"})));
+        let done = vec![
+            Done::Updated("A".into(), before.clone(), attempted.clone()),
+            Done::Created("B".into()),
+        ];
+        let undo = rollback(&done, |id| now.get(id), |_| Policy::Delete);
+        assert_eq!(
+            undo,
+            vec![
+                Undo::Delete {
+                    id: "B".into(),
+                    current: now["B"].clone()
+                },
+                Undo::UpdateBack {
+                    id: "A".into(),
+                    current: now["A"].clone(),
+                    previous: before,
+                    attempted,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_replacement_deletes_the_new_id_and_sends_nothing_to_the_old() {
+        let before = resource("id-old", json!({"Name": "a"}));
+        let mut now = BTreeMap::new();
+        now.insert("A".to_owned(), resource("id-new", json!({"Name": "b"})));
+        let done = vec![Done::Updated(
+            "A".into(),
+            before.clone(),
+            json!({"Name": "b"}),
+        )];
+        let undo = rollback(&done, |id| now.get(id), |_| Policy::Delete);
+        assert_eq!(
+            undo,
+            vec![Undo::DeleteReplacement {
+                id: "A".into(),
+                current: now["A"].clone(),
+                previous: before,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_retained_resource_created_by_the_failed_operation_is_kept_on_rollback() {
+        let mut now = BTreeMap::new();
+        now.insert("B".to_owned(), resource("id-b", json!({})));
+        let undo = rollback(
+            &[Done::Created("B".into())],
+            |id| now.get(id),
+            |_| Policy::Retain,
+        );
+        assert!(matches!(&undo[..], [Undo::Skip { id, .. }] if id == "B"));
+    }
+
+    #[test]
+    fn a_create_that_left_no_record_has_nothing_to_roll_back() {
+        let now: BTreeMap<String, ResourceState> = BTreeMap::new();
+        let undo = rollback(
+            &[Done::Created("B".into())],
+            |id| now.get(id),
+            |_| Policy::Delete,
+        );
+        assert!(undo.is_empty());
+    }
+
+    #[test]
+    fn a_resource_recreated_after_drift_whose_create_failed_gets_its_record_back() {
+        let before = resource("id-a", json!({"Name": "a"}));
+        let now: BTreeMap<String, ResourceState> = BTreeMap::new();
+        let undo = rollback(
+            &[Done::Updated(
+                "A".into(),
+                before.clone(),
+                json!({"Name": "a"}),
+            )],
+            |id| now.get(id),
+            |_| Policy::Delete,
+        );
+        assert_eq!(
+            undo,
+            vec![Undo::Restore {
+                id: "A".into(),
+                previous: before
+            }]
+        );
+    }
+}
