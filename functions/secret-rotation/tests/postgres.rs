@@ -1,0 +1,323 @@
+//! The real `secret-rotation` binary under the harness, moto holding the secrets, and a
+//! throwaway PostgreSQL cluster that checks passwords. The test plays Secrets Manager: it
+//! makes the token and calls the steps itself (moto's `RotateSecret` invokes Lambda and
+//! stages versions unlike AWS), reading versions with an explicit `VersionStage`.
+
+use std::time::Duration;
+
+use harness::{Lambda, LambdaConfig, LambdaResult, Moto, SecretsManager};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+#[path = "../../db-user/tests/common/scram.rs"]
+mod scram;
+
+use scram::{ScramCluster, password};
+
+const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+struct Rig {
+    pg: ScramCluster,
+    _moto: Moto,
+    sm: SecretsManager,
+    lambda: Lambda,
+    /// Every password made or seen, none of which may appear in the function's log.
+    passwords: Vec<String>,
+}
+
+impl Rig {
+    async fn start() -> Self {
+        let pg = ScramCluster::start();
+        let moto = Moto::start().await.unwrap();
+        let sm = moto.secrets_manager();
+        let mut config =
+            LambdaConfig::new(harness::pinned(env!("CARGO_BIN_EXE_secret-rotation")).unwrap())
+                .timeout(Duration::from_secs(30))
+                .env("RUST_LOG", "debug")
+                .env("STACKWRIGHT_TLS", "Disable")
+                .env("STACKWRIGHT_ALLOW", "InsecureTls");
+        for (k, v) in moto.env() {
+            config = config.env(k, v);
+        }
+        let lambda = Lambda::start(config).await.unwrap();
+        let passwords = vec![pg.admin_password.clone()];
+        Self {
+            pg,
+            _moto: moto,
+            sm,
+            lambda,
+            passwords,
+        }
+    }
+
+    /// The admin secret, for a cluster at `host`.
+    async fn admin(&self, name: &str, host: &str) -> String {
+        let mut value = self.pg.admin_secret("postgres");
+        value["host"] = json!(host);
+        self.sm
+            .create_secret(name, &value.to_string(), &[])
+            .await
+            .unwrap()
+    }
+
+    /// A user `user` with a password, its secret tagged `mode`, rotation on.
+    async fn user(&mut self, user: &str, admin_arn: &str, mode: &str) -> (String, String) {
+        let pw = password();
+        self.passwords.push(pw.clone());
+        self.pg
+            .exec(
+                "postgres",
+                &format!("CREATE ROLE {user} LOGIN PASSWORD '{pw}'"),
+            )
+            .await;
+        let value = json!({
+            "engine": "postgres", "host": "127.0.0.1", "port": self.pg.port, "username": user,
+            "password": pw, "dbname": "postgres", "masterarn": admin_arn,
+        });
+        let arn = self
+            .sm
+            .create_secret(
+                &format!("{user}-secret"),
+                &value.to_string(),
+                &[("stackwright:rotation", mode)],
+            )
+            .await
+            .unwrap();
+        // Rotation on, as a RotationSchedule turns it on; without a Lambda ARN moto only
+        // records the rules (and copies the value into a new AWSCURRENT version).
+        self.sm
+            .call(
+                "RotateSecret",
+                &json!({"SecretId": arn, "RotationRules": {"AutomaticallyAfterDays": 30}, "RotateImmediately": false}),
+            )
+            .await
+            .unwrap();
+        (arn, pw)
+    }
+
+    async fn step(&self, arn: &str, token: &str, step: &str) -> LambdaResult {
+        let invocation = self
+            .lambda
+            .invoke(json!({"SecretId": arn, "ClientRequestToken": token, "Step": step}))
+            .await
+            .unwrap();
+        invocation.lambda
+    }
+
+    async fn ok(&self, arn: &str, token: &str, step: &str) {
+        let result = self.step(arn, token, step).await;
+        assert!(
+            result.is_ok(),
+            "{step} failed: {result:?}\n{}",
+            self.lambda.logs().join("\n")
+        );
+    }
+
+    async fn failed(&self, arn: &str, token: &str, step: &str) -> String {
+        match self.step(arn, token, step).await {
+            LambdaResult::Error { error_message, .. } => error_message,
+            other => panic!("{step} should have failed, got {other:?}"),
+        }
+    }
+
+    async fn pending_password(&mut self, arn: &str, token: &str) -> String {
+        let v = self
+            .sm
+            .get_secret_value(arn, Some("AWSPENDING"), Some(token))
+            .await
+            .unwrap();
+        let value: Value = serde_json::from_str(v.string.as_deref().unwrap()).unwrap();
+        let pw = value["password"].as_str().unwrap().to_owned();
+        self.passwords.push(pw.clone());
+        pw
+    }
+
+    async fn current(&self, arn: &str) -> (String, Value) {
+        let v = self
+            .sm
+            .get_secret_value(arn, Some("AWSCURRENT"), None)
+            .await
+            .unwrap();
+        (
+            v.version_id,
+            serde_json::from_str(v.string.as_deref().unwrap()).unwrap(),
+        )
+    }
+
+    async fn logs_in(&self, user: &str, pw: &str) -> bool {
+        match self.pg.login("postgres", user, pw).await {
+            Ok(c) => {
+                let _ = c.close().await;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    #[track_caller]
+    fn assert_no_leak(&self) {
+        for line in self.lambda.logs() {
+            for pw in &self.passwords {
+                assert!(
+                    !line.contains(pw.as_str()),
+                    "a password leaked into: {line}"
+                );
+            }
+        }
+    }
+}
+
+fn token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[tokio::test]
+async fn the_four_steps_rotate_the_password_and_each_converges_when_repeated() {
+    let mut rig = Rig::start().await;
+    let admin = rig.admin("admin", "127.0.0.1").await;
+    let (arn, old) = rig.user("app", &admin, "single").await;
+    let (before, _) = rig.current(&arn).await;
+    let token = token();
+
+    // Given / when: each step twice, as Secrets Manager retries them.
+    rig.ok(&arn, &token, "createSecret").await;
+    let new = rig.pending_password(&arn, &token).await;
+    rig.ok(&arn, &token, "createSecret").await;
+    assert_eq!(
+        rig.pending_password(&arn, &token).await,
+        new,
+        "a second createSecret keeps the pending value"
+    );
+    assert_ne!(new, old);
+    assert_eq!(new.len(), 32);
+    assert!(
+        !new.contains(['/', '@', '"', '\'', '\\']),
+        "excluded characters"
+    );
+    for step in &STEPS[1..] {
+        rig.ok(&arn, &token, step).await;
+        rig.ok(&arn, &token, step).await;
+    }
+
+    // Then: the new password logs in, the old one does not, AWSCURRENT is the token's.
+    assert!(rig.logs_in("app", &new).await);
+    assert!(!rig.logs_in("app", &old).await);
+    let (current_version, current) = rig.current(&arn).await;
+    assert_eq!(current_version, token);
+    assert_eq!(current["password"], json!(new));
+    assert_eq!(
+        current["masterarn"],
+        json!(admin),
+        "only the password changes"
+    );
+    let description = rig
+        .sm
+        .call("DescribeSecret", &json!({"SecretId": arn}))
+        .await
+        .unwrap();
+    let stages = &description["VersionIdsToStages"];
+    assert!(
+        stages[&before]
+            .as_array()
+            .unwrap()
+            .contains(&json!("AWSPREVIOUS")),
+        "{stages}"
+    );
+
+    // Every step of a finished rotation, run again, changes nothing.
+    for step in STEPS {
+        rig.ok(&arn, &token, step).await;
+    }
+    assert!(rig.logs_in("app", &new).await);
+
+    // The password travelled to the server as a verifier only, and is in no log line.
+    assert!(
+        !rig.pg.log().contains(&new),
+        "the new password reached the server's log"
+    );
+    rig.assert_no_leak();
+}
+
+#[tokio::test]
+async fn a_stale_pending_version_from_a_failed_rotation_does_not_block_the_next() {
+    let mut rig = Rig::start().await;
+    let admin = rig.admin("admin", "127.0.0.1").await;
+    let (arn, old) = rig.user("app", &admin, "single").await;
+
+    // Given: a rotation that stopped after createSecret.
+    let stale = token();
+    rig.ok(&arn, &stale, "createSecret").await;
+    let stale_pw = rig.pending_password(&arn, &stale).await;
+
+    // When: the next rotation, with a new token.
+    let token = token();
+    for step in STEPS {
+        rig.ok(&arn, &token, step).await;
+    }
+
+    // Then: its password is the one that works, and the stale one is not pending any more.
+    let (version, current) = rig.current(&arn).await;
+    assert_eq!(version, token);
+    let new = current["password"].as_str().unwrap().to_owned();
+    assert_ne!(new, stale_pw);
+    assert!(rig.logs_in("app", &new).await);
+    assert!(!rig.logs_in("app", &old).await);
+    assert!(!rig.logs_in("app", &stale_pw).await);
+    let msg = rig.failed(&arn, &stale, "setSecret").await;
+    assert!(msg.contains("not staged AWSPENDING"), "{msg}");
+    rig.assert_no_leak();
+}
+
+#[tokio::test]
+async fn a_failing_test_secret_sets_the_current_password_back() {
+    let mut rig = Rig::start().await;
+    let admin = rig.admin("admin", "127.0.0.1").await;
+    let (arn, old) = rig.user("app", &admin, "single").await;
+    let token = token();
+    rig.ok(&arn, &token, "createSecret").await;
+    rig.ok(&arn, &token, "setSecret").await;
+    let new = rig.pending_password(&arn, &token).await;
+    assert!(rig.logs_in("app", &new).await);
+
+    // Given: something changes the password between setSecret and testSecret.
+    rig.pg
+        .exec("postgres", "ALTER ROLE app PASSWORD NULL")
+        .await;
+
+    // When / then: testSecret fails, and AWSCURRENT's password works again.
+    let msg = rig.failed(&arn, &token, "testSecret").await;
+    assert!(
+        msg.contains("does not log in") && msg.contains("set back"),
+        "{msg}"
+    );
+    assert!(rig.logs_in("app", &old).await);
+    let (version, _) = rig.current(&arn).await;
+    assert_ne!(version, token);
+    rig.assert_no_leak();
+}
+
+#[tokio::test]
+async fn secrets_naming_different_servers_and_unbuilt_modes_fail_clearly() {
+    let mut rig = Rig::start().await;
+    let elsewhere = rig.admin("admin-elsewhere", "127.0.0.2").await;
+    let (arn, old) = rig.user("app", &elsewhere, "single").await;
+    let token = token();
+    rig.ok(&arn, &token, "createSecret").await;
+    let msg = rig.failed(&arn, &token, "setSecret").await;
+    assert!(
+        msg.contains("admin-elsewhere") && msg.contains("127.0.0.2") && msg.contains("same server"),
+        "{msg}"
+    );
+    assert!(rig.logs_in("app", &old).await, "nothing changed");
+
+    let admin = rig.admin("admin", "127.0.0.1").await;
+    for mode in ["alternating", "regenerate"] {
+        let (arn, _) = rig.user(&format!("app_{mode}"), &admin, mode).await;
+        let msg = rig.failed(&arn, &token, "createSecret").await;
+        assert!(
+            msg.contains(&format!("`{mode}`")) && msg.contains("not built yet"),
+            "{msg}"
+        );
+    }
+    rig.assert_no_leak();
+}
