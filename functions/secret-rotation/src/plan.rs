@@ -121,7 +121,8 @@ pub fn mode(secret: &str, tags: &BTreeMap<String, String>) -> Result<Mode, Error
 /// What `DescribeSecret` says about the secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
-    /// `RotationEnabled`.
+    /// `RotationEnabled`, true when absent (AWS's own rotation functions stop only on an
+    /// explicit `false`).
     pub rotation_enabled: bool,
     /// The tags.
     pub tags: BTreeMap<String, String>,

@@ -48,7 +48,8 @@ impl SecretsManager {
             .await
             .map_err(|e| failed("DescribeSecret", id, &e))?;
         Ok(Metadata {
-            rotation_enabled: out.rotation_enabled().unwrap_or(false),
+            // As AWS's own rotation functions read it: only an explicit `false` is off.
+            rotation_enabled: out.rotation_enabled() != Some(false),
             tags: out
                 .tags()
                 .iter()

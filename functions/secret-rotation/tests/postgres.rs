@@ -62,6 +62,16 @@ impl Rig {
 
     /// A user `user` with a password, its secret tagged `mode`, rotation on.
     async fn user(&mut self, user: &str, admin_arn: &str, mode: &str) -> (String, String) {
+        self.user_with(user, admin_arn, mode, true).await
+    }
+
+    async fn user_with(
+        &mut self,
+        user: &str,
+        admin_arn: &str,
+        mode: &str,
+        rotation: bool,
+    ) -> (String, String) {
         let pw = password();
         self.passwords.push(pw.clone());
         self.pg
@@ -83,12 +93,19 @@ impl Rig {
             )
             .await
             .unwrap();
-        // Rotation on, as a RotationSchedule turns it on; without a Lambda ARN moto only
-        // records the rules (and copies the value into a new AWSCURRENT version).
+        // Rotation on, as a RotationSchedule turns it on: without a Lambda ARN moto only
+        // records the rules (and copies the value into a new AWSCURRENT version). Off is an
+        // explicit `RotationEnabled: false`, which moto reports for rules with no day count
+        // (a secret never rotated has no `RotationEnabled`, which AWS's functions take as on).
+        let rules = if rotation {
+            json!({"AutomaticallyAfterDays": 30})
+        } else {
+            json!({"ScheduleExpression": "rate(30 days)"})
+        };
         self.sm
             .call(
                 "RotateSecret",
-                &json!({"SecretId": arn, "RotationRules": {"AutomaticallyAfterDays": 30}, "RotateImmediately": false}),
+                &json!({"SecretId": arn, "RotationRules": rules, "RotateImmediately": false}),
             )
             .await
             .unwrap();
@@ -297,7 +314,7 @@ async fn a_failing_test_secret_sets_the_current_password_back() {
 }
 
 #[tokio::test]
-async fn secrets_naming_different_servers_and_unbuilt_modes_fail_clearly() {
+async fn other_servers_rotation_off_and_unbuilt_modes_fail_clearly() {
     let mut rig = Rig::start().await;
     let elsewhere = rig.admin("admin-elsewhere", "127.0.0.2").await;
     let (arn, old) = rig.user("app", &elsewhere, "single").await;
@@ -311,6 +328,9 @@ async fn secrets_naming_different_servers_and_unbuilt_modes_fail_clearly() {
     assert!(rig.logs_in("app", &old).await, "nothing changed");
 
     let admin = rig.admin("admin", "127.0.0.1").await;
+    let (off, _) = rig.user_with("app_off", &admin, "single", false).await;
+    let msg = rig.failed(&off, &token, "createSecret").await;
+    assert!(msg.contains("not enabled for rotation"), "{msg}");
     for mode in ["alternating", "regenerate"] {
         let (arn, _) = rig.user(&format!("app_{mode}"), &admin, mode).await;
         let msg = rig.failed(&arn, &token, "createSecret").await;
