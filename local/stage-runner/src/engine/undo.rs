@@ -1,0 +1,160 @@
+//! Deletes, skipped Deletes and rollbacks: what [`crate::plan`] decides, sent to the
+//! functions.
+
+use super::*;
+
+impl Run<'_> {
+    /// Sends a Delete; true when it succeeded.
+    pub(super) async fn delete(
+        &mut self,
+        id: &str,
+        resource: &ResourceState,
+    ) -> Result<bool, Error> {
+        self.event(
+            id,
+            &resource.kind,
+            "DELETE_IN_PROGRESS",
+            &resource.physical_id,
+        );
+        let response = self
+            .send(
+                "Delete",
+                id,
+                &resource.kind,
+                &resource.function,
+                Some(&resource.physical_id),
+                &resource.properties,
+                None,
+            )
+            .await?;
+        let reason = response["Reason"].as_str().unwrap_or_default().to_owned();
+        if response["Status"] == "SUCCESS" {
+            self.event(id, &resource.kind, "DELETE_COMPLETE", &reason);
+            Ok(true)
+        } else {
+            self.event(id, &resource.kind, "DELETE_FAILED", &reason);
+            Ok(false)
+        }
+    }
+
+    /// Says that a Delete was not sent (`DELETE_SKIPPED`, as CloudFormation shows it).
+    pub(super) fn skipped(&mut self, id: &str, resource: &ResourceState, why: &str) {
+        self.event(
+            id,
+            &resource.kind,
+            "DELETE_SKIPPED",
+            &format!("{}: {why}", resource.physical_id),
+        );
+    }
+
+    /// The resource's `DeletionPolicy` and `UpdateReplacePolicy`, resolved (either may be an
+    /// `Fn::If`).
+    pub(super) fn policies(&self, id: &str, ctx: &Context<'_>) -> Result<(Policy, Policy), Error> {
+        let resource = &self.template.resources[id];
+        let resolve = |value: &Option<Value>, attribute: &str| -> Result<Policy, Error> {
+            let Some(value) = value else {
+                return Ok(Policy::Delete);
+            };
+            let text = scalar_text(&ctx.resolve(value, id, &crate::intrinsics::NoResources)?);
+            Policy::parse(&text).ok_or_else(|| {
+                Error::Template(format!(
+                    "resource `{id}`: `{attribute}` must be `Delete`, `Retain`, \
+                     `RetainExceptOnCreate` or `Snapshot`, got `{text}`"
+                ))
+            })
+        };
+        Ok((
+            resolve(&resource.deletion_policy, "DeletionPolicy")?,
+            resolve(&resource.update_replace_policy, "UpdateReplacePolicy")?,
+        ))
+    }
+
+    /// Undoes this run as [`plan::rollback`] says; true when every request succeeded.
+    pub(super) async fn rollback(&mut self, done: &[Done]) -> Result<bool, Error> {
+        let resources = self.state.resources.clone();
+        let undo = plan::rollback(
+            done,
+            |id| resources.get(id),
+            |id| {
+                resources
+                    .get(id)
+                    .map_or(Policy::Delete, |r| r.deletion_policy)
+            },
+        );
+        let mut clean = true;
+        for step in undo {
+            match step {
+                Undo::Delete { id, current } => {
+                    if self.delete(&id, &current).await? {
+                        self.forget(&id);
+                    } else {
+                        clean = false;
+                    }
+                }
+                Undo::Skip { id, current } => {
+                    self.skipped(&id, &current, "DeletionPolicy: Retain");
+                    self.forget(&id);
+                }
+                Undo::DeleteReplacement {
+                    id,
+                    current,
+                    previous,
+                } => {
+                    if self.delete(&id, &current).await? {
+                        self.state.resources.insert(id, previous);
+                    } else {
+                        clean = false;
+                    }
+                }
+                Undo::Restore { id, previous } => {
+                    self.state.resources.insert(id, previous);
+                }
+                Undo::UpdateBack {
+                    id,
+                    current,
+                    previous,
+                    attempted,
+                } => {
+                    self.event(
+                        &id,
+                        &current.kind,
+                        "UPDATE_IN_PROGRESS",
+                        "rolling back to the previous properties",
+                    );
+                    let response = self
+                        .send(
+                            "Update",
+                            &id,
+                            &current.kind,
+                            &previous.function,
+                            Some(&current.physical_id),
+                            &previous.properties,
+                            // As CloudFormation does: what was last sent, even by an Update
+                            // that failed, is the old.
+                            Some(&attempted),
+                        )
+                        .await?;
+                    let reason = response["Reason"].as_str().unwrap_or_default().to_owned();
+                    if response["Status"] == "SUCCESS" {
+                        self.event(&id, &current.kind, "UPDATE_COMPLETE", &reason);
+                        let mut restored = previous;
+                        if let Some(data) = response["Data"].as_object() {
+                            restored.data = data.clone();
+                        }
+                        self.state.resources.insert(id, restored);
+                    } else {
+                        self.event(&id, &current.kind, "UPDATE_FAILED", &reason);
+                        clean = false;
+                    }
+                }
+            }
+        }
+        Ok(clean)
+    }
+
+    /// Drops a resource from the record.
+    pub(super) fn forget(&mut self, id: &str) {
+        self.state.resources.remove(id);
+        self.state.created.retain(|c| c != id);
+    }
+}
