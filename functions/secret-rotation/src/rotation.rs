@@ -36,11 +36,13 @@ pub struct Config {
     pub generator: Generator,
 }
 
-/// The spec of a new password: the length and characters AWS's own rotation functions use
-/// (no `/`, `@`, `"`, `'` or `\`, which break connection strings and shell quoting).
+/// The spec of a new password: the one the template seeds the app user's password with (32
+/// letters and digits, about 190 bits; nothing a connection URL or a shell must escape). Until
+/// the seeder records each key's spec on the secret (`regenerate`), single rotation uses it for
+/// every secret.
 fn password_generator() -> Generator {
     let spec: Spec = serde_json::from_value(json!({
-        "Generate": "password", "Length": 32, "ExcludeCharacters": "/@\"'\\",
+        "Generate": "password", "Length": 32, "ExcludePunctuation": true,
     }))
     .unwrap_or_else(|e| unreachable!("the built-in password spec is valid: {e}"));
     spec.generator()

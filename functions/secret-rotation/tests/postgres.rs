@@ -208,8 +208,8 @@ async fn the_four_steps_rotate_the_password_and_each_converges_when_repeated() {
     assert_ne!(new, old);
     assert_eq!(new.len(), 32);
     assert!(
-        !new.contains(['/', '@', '"', '\'', '\\']),
-        "excluded characters"
+        new.chars().all(|c| c.is_ascii_alphanumeric()),
+        "the template's spec"
     );
     for step in &STEPS[1..] {
         rig.ok(&arn, &token, step).await;
