@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use stage_runner::template::Template;
-use stage_runner::{engine, resolved, services, standin};
+use stage_runner::{engine, plan, resolved, services, standin};
 
 #[derive(Parser)]
 #[command(
@@ -106,6 +106,16 @@ struct StageArgs {
     /// An environment variable for one function, `binary:KEY=VALUE` (repeatable).
     #[arg(long = "function-env", value_name = "BINARY:KEY=VALUE")]
     function_env: Vec<String>,
+    /// What a resource the failed operation replaced is sent on rollback: `delete-new` (a
+    /// Delete of the new id) or `update-back` (an Update of the new id with the old
+    /// properties, then a Delete of the new id at cleanup). CloudFormation does not document it.
+    #[arg(long, default_value = "delete-new", value_parser = replaced_rollback)]
+    replaced_rollback: plan::ReplacedRollback,
+}
+
+fn replaced_rollback(text: &str) -> Result<plan::ReplacedRollback, String> {
+    plan::ReplacedRollback::parse(text)
+        .ok_or_else(|| format!("expected `delete-new` or `update-back`, got `{text}`"))
 }
 
 impl StageArgs {
@@ -144,6 +154,7 @@ impl StageArgs {
             bin_dir,
             parameters,
             env,
+            replaced_rollback: self.replaced_rollback,
         })
     }
 }

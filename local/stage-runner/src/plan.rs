@@ -130,6 +130,31 @@ pub fn phases(first: bool) -> Phases {
     }
 }
 
+/// What CloudFormation sends a custom resource that the failed operation replaced. It is not
+/// documented; the one practitioner account found says it deletes the new id and sends nothing
+/// to the old, while for an in-place update it sends an Update with the old properties. The
+/// runner plays either, so every function can be shown to end right under both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReplacedRollback {
+    /// A Delete of the new id; the old one is current again without a request.
+    #[default]
+    DeleteNew,
+    /// An Update of the new id with the old properties; when the answer names another id (the
+    /// old one, or a third), the new id is deleted in the rollback's cleanup phase.
+    UpdateBack,
+}
+
+impl ReplacedRollback {
+    /// `delete-new` or `update-back`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "delete-new" => Some(Self::DeleteNew),
+            "update-back" => Some(Self::UpdateBack),
+            _ => None,
+        }
+    }
+}
+
 /// What an operation did to one resource, for its rollback.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Done {
@@ -167,7 +192,9 @@ pub enum Undo {
         /// The resource it replaced.
         previous: ResourceState,
     },
-    /// An Update back to the previous properties, the attempted ones as the old.
+    /// An Update back to the previous properties, the attempted ones as the old; when the
+    /// answer names an id other than the current one, the current one is deleted in the
+    /// rollback's cleanup phase.
     UpdateBack {
         /// Logical id.
         id: String,
@@ -198,6 +225,7 @@ pub fn rollback<'s>(
     done: &[Done],
     current: impl Fn(&str) -> Option<&'s ResourceState>,
     deletion: impl Fn(&str) -> Policy,
+    replaced: ReplacedRollback,
 ) -> Vec<Undo> {
     let mut undo = Vec::new();
     for step in done.iter().rev() {
@@ -217,7 +245,10 @@ pub fn rollback<'s>(
                 let previous = previous.clone();
                 match current(&id) {
                     None => undo.push(Undo::Restore { id, previous }),
-                    Some(now) if now.physical_id != previous.physical_id => {
+                    Some(now)
+                        if now.physical_id != previous.physical_id
+                            && replaced == ReplacedRollback::DeleteNew =>
+                    {
                         undo.push(Undo::DeleteReplacement {
                             id,
                             current: now.clone(),
@@ -408,7 +439,12 @@ mod tests {
             Done::Updated("A".into(), before.clone(), attempted.clone()),
             Done::Created("B".into()),
         ];
-        let undo = rollback(&done, |id| now.get(id), |_| Policy::Delete);
+        let undo = rollback(
+            &done,
+            |id| now.get(id),
+            |_| Policy::Delete,
+            ReplacedRollback::DeleteNew,
+        );
         assert_eq!(
             undo,
             vec![
@@ -436,7 +472,12 @@ mod tests {
             before.clone(),
             json!({"Name": "b"}),
         )];
-        let undo = rollback(&done, |id| now.get(id), |_| Policy::Delete);
+        let undo = rollback(
+            &done,
+            |id| now.get(id),
+            |_| Policy::Delete,
+            ReplacedRollback::DeleteNew,
+        );
         assert_eq!(
             undo,
             vec![Undo::DeleteReplacement {
@@ -455,6 +496,7 @@ mod tests {
             &[Done::Created("B".into())],
             |id| now.get(id),
             |_| Policy::Retain,
+            ReplacedRollback::DeleteNew,
         );
         assert!(matches!(&undo[..], [Undo::Skip { id, .. }] if id == "B"));
     }
@@ -466,6 +508,7 @@ mod tests {
             &[Done::Created("B".into())],
             |id| now.get(id),
             |_| Policy::Delete,
+            ReplacedRollback::DeleteNew,
         );
         assert!(undo.is_empty());
     }
@@ -482,6 +525,7 @@ mod tests {
             )],
             |id| now.get(id),
             |_| Policy::Delete,
+            ReplacedRollback::DeleteNew,
         );
         assert_eq!(
             undo,
@@ -490,5 +534,45 @@ mod tests {
                 previous: before
             }]
         );
+    }
+
+    #[test]
+    fn a_rolled_back_replacement_can_be_played_as_an_update_back_of_the_new_id() {
+        let before = resource("id-old", json!({"Name": "a"}));
+        let mut now = BTreeMap::new();
+        now.insert("A".to_owned(), resource("id-new", json!({"Name": "b"})));
+        let done = vec![Done::Updated(
+            "A".into(),
+            before.clone(),
+            json!({"Name": "b"}),
+        )];
+        let undo = rollback(
+            &done,
+            |id| now.get(id),
+            |_| Policy::Delete,
+            ReplacedRollback::UpdateBack,
+        );
+        assert_eq!(
+            undo,
+            vec![Undo::UpdateBack {
+                id: "A".into(),
+                current: now["A"].clone(),
+                previous: before,
+                attempted: json!({"Name": "b"}),
+            }]
+        );
+    }
+
+    #[test]
+    fn the_replaced_rollback_switch_reads_its_two_names() {
+        assert_eq!(
+            ReplacedRollback::parse("update-back"),
+            Some(ReplacedRollback::UpdateBack)
+        );
+        assert_eq!(
+            ReplacedRollback::parse("delete-new"),
+            Some(ReplacedRollback::DeleteNew)
+        );
+        assert_eq!(ReplacedRollback::parse("both"), None);
     }
 }

@@ -5,12 +5,16 @@
 //!   `CREATE_FAILED` with the death named, rolls the stack back and is done in seconds, not the
 //!   hour a stack waits for an answer that never comes;
 //! - `DeletionPolicy: Retain`: no Delete is sent on a rollback of the operation that created it
-//!   nor when the stack is deleted (`DELETE_SKIPPED`).
+//!   nor when the stack is deleted (`DELETE_SKIPPED`);
+//! - the rollback of a replacement, played both ways CloudFormation may play it: a Delete of
+//!   the new id, or an Update of the new id with the old properties and a Delete of the new id
+//!   at cleanup. Either way the old id is current again and the new one is gone.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use stage_runner::engine::{self, Options, Report};
+use stage_runner::plan::ReplacedRollback;
 use stage_runner::services;
 
 /// The example function, and `RESOURCES`.
@@ -87,6 +91,7 @@ impl Stage {
             bin_dir: harness::bin_dir(&["example-resource"]).unwrap(),
             parameters: BTreeMap::new(),
             env: Vec::new(),
+            replaced_rollback: ReplacedRollback::DeleteNew,
         };
         Self {
             _dir: dir,
@@ -261,4 +266,103 @@ async fn a_retained_resource_gets_no_delete_on_rollback_nor_when_the_stack_is_de
         Some(&"DELETE_COMPLETE"),
         "{out}"
     );
+}
+
+/// `Replaced`, whose physical id is `example:<Name>`: a new `Name` is a replacement.
+const REPLACED: &str = r#"
+  Replaced:
+    Type: Custom::Example
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: NAME
+"#;
+
+const FAILING_AFTER_REPLACED: &str = r#"
+  Failing:
+    Type: Custom::Example
+    DependsOn: Replaced
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: failing
+      Behavior: Fail
+"#;
+
+fn physical_id(stage: &Stage, logical_id: &str) -> String {
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stage.options.state_dir.join("local.json")).unwrap(),
+    )
+    .unwrap();
+    state["resources"][logical_id]["physical_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_replacement_ends_on_the_old_id_under_both_sequences() {
+    for (sequence, expected) in [
+        (
+            ReplacedRollback::DeleteNew,
+            &[
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+                "DELETE_IN_PROGRESS",
+                "DELETE_COMPLETE",
+            ][..],
+        ),
+        (
+            ReplacedRollback::UpdateBack,
+            &[
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+                "UPDATE_IN_PROGRESS",
+                "UPDATE_COMPLETE",
+                "DELETE_IN_PROGRESS",
+                "DELETE_COMPLETE",
+            ][..],
+        ),
+    ] {
+        // Given a stack whose resource is `example:old`,
+        let mut stage = Stage::new(&REPLACED.replace("NAME", "old"));
+        stage.options.replaced_rollback = sequence;
+        let mut out = Vec::new();
+        assert!(engine::up(&stage.options, &mut out).await.unwrap().ok);
+        assert_eq!(physical_id(&stage, "Replaced"), "example:old");
+
+        // when an update replaces it and then fails,
+        std::fs::write(
+            &stage.options.template,
+            TEMPLATE.replace(
+                "RESOURCES\n",
+                &format!(
+                    "{}{}",
+                    REPLACED.replace("NAME", "new").trim_start_matches('\n'),
+                    FAILING_AFTER_REPLACED.trim_start_matches('\n')
+                ),
+            ),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let report = engine::up(&stage.options, &mut out).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+
+        // then the rollback ends on the old id, and the new one was deleted.
+        assert!(!report.ok, "{sequence:?}: {out}");
+        assert_eq!(report.statuses("Replaced"), expected, "{sequence:?}: {out}");
+        assert_eq!(
+            reason(&report, "Replaced", "DELETE_IN_PROGRESS"),
+            "example:new",
+            "{sequence:?}: {out}"
+        );
+        assert_eq!(
+            physical_id(&stage, "Replaced"),
+            "example:old",
+            "{sequence:?}: {out}"
+        );
+        assert_eq!(
+            report.statuses(&stage.name).last(),
+            Some(&"UPDATE_ROLLBACK_COMPLETE"),
+            "{sequence:?}: {out}"
+        );
+    }
 }

@@ -98,6 +98,7 @@ impl Stage {
                     dir.path().join("seeds").display().to_string(),
                 ),
             ],
+            replaced_rollback: stage_runner::plan::ReplacedRollback::DeleteNew,
         };
         Self {
             dir,

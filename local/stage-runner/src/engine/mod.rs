@@ -47,6 +47,8 @@ pub struct Options {
     pub parameters: BTreeMap<String, String>,
     /// Extra environment per function binary: (binary, key, value).
     pub env: Vec<(String, String, String)>,
+    /// What a resource the failed operation replaced is sent on rollback.
+    pub replaced_rollback: plan::ReplacedRollback,
 }
 
 /// One line of the event log, as CloudFormation shows it.

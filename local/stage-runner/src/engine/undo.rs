@@ -80,8 +80,11 @@ impl Run<'_> {
                     .get(id)
                     .map_or(Policy::Delete, |r| r.deletion_policy)
             },
+            self.options.replaced_rollback,
         );
         let mut clean = true;
+        // Ids an Update back left behind (it answered with another): deleted at cleanup.
+        let mut left_behind: Vec<(String, ResourceState)> = Vec::new();
         for step in undo {
             match step {
                 Undo::Delete { id, current } => {
@@ -141,11 +144,36 @@ impl Run<'_> {
                         if let Some(data) = response["Data"].as_object() {
                             restored.data = data.clone();
                         }
+                        if let Some(answered) = response["PhysicalResourceId"].as_str() {
+                            restored.physical_id = answered.to_owned();
+                        }
+                        if restored.physical_id != current.physical_id {
+                            left_behind.push((id.clone(), current));
+                        }
                         self.state.resources.insert(id, restored);
                     } else {
                         self.event(&id, &current.kind, "UPDATE_FAILED", &reason);
                         clean = false;
                     }
+                }
+            }
+        }
+        if !left_behind.is_empty() {
+            let stack_name = self.stack.name.clone();
+            self.event(
+                &stack_name,
+                "AWS::CloudFormation::Stack",
+                "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                "",
+            );
+            for (id, old) in left_behind {
+                if plan::sends_delete(Removal::Replaced, Policy::Delete, old.update_replace_policy)
+                {
+                    // A failed cleanup Delete leaves the id behind but does not fail the
+                    // rollback, as CloudFormation reports it.
+                    self.delete(&id, &old).await?;
+                } else {
+                    self.skipped(&id, &old, "UpdateReplacePolicy: Retain");
                 }
             }
         }
