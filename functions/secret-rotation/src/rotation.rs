@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use custom_resource::secrets::json_object;
 use custom_resource::{Allowed, Secret, Switch};
 use db_migration::TlsMode;
@@ -18,6 +16,8 @@ use db_user::store::{self, Conn, LoginError};
 use secret_seeder::generate::generate;
 use secret_seeder::properties::{Generator, Spec};
 use serde_json::{Value, json};
+use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::Error;
 use crate::plan::{self, Admit, Event, Finish, PENDING, SetAction, Step};
@@ -105,10 +105,15 @@ impl Rotation {
     /// Whatever stops the step; Secrets Manager records the failure and retries later.
     pub async fn handle(&self, payload: &Value, deadline: Instant) -> Result<(), Error> {
         let event = Event::parse(payload)?;
+        // A span, not an entered guard: the step awaits, and a guard held across an await
+        // would tag other tasks' lines.
         let span = tracing::info_span!("rotation", secret = %event.secret_id, token = %event.token, step = event.step.name());
-        let _enter = span.enter();
+        self.step(&event, deadline).instrument(span).await
+    }
+
+    async fn step(&self, event: &Event, deadline: Instant) -> Result<(), Error> {
         let meta = self.sm.describe(&event.secret_id).await?;
-        match plan::admit(&event, &meta)? {
+        match plan::admit(event, &meta)? {
             Admit::AlreadyCurrent => {
                 tracing::info!("the version is already AWSCURRENT: nothing to do");
                 return Ok(());
@@ -117,10 +122,10 @@ impl Rotation {
         }
         let budget = Budget::new(deadline);
         match event.step {
-            Step::Create => self.create(&event).await,
-            Step::Set => self.set(&event, &budget).await,
-            Step::Test => self.test(&event, &budget).await,
-            Step::Finish => self.finish(&event, &meta).await,
+            Step::Create => self.create(event).await,
+            Step::Set => self.set(event, &budget).await,
+            Step::Test => self.test(event, &budget).await,
+            Step::Finish => self.finish(event, &meta).await,
         }
     }
 
