@@ -155,6 +155,22 @@ impl ReplacedRollback {
     }
 }
 
+/// The physical id CloudFormation makes up for a resource whose Create never answered (it
+/// waited for `ServiceTimeout`): `<stack name>-<logical id>-<13 upper-case letters and
+/// digits>`, the rollback's Delete then carries it. `random` picks the 13 characters.
+pub fn invented_physical_id(stack_name: &str, logical_id: &str, random: u128) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut n = random;
+    let suffix: String = (0..13)
+        .map(|_| {
+            let c = ALPHABET[(n % 36) as usize] as char;
+            n /= 36;
+            c
+        })
+        .collect();
+    format!("{stack_name}-{logical_id}-{suffix}")
+}
+
 /// What an operation did to one resource, for its rollback.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Done {
@@ -574,5 +590,16 @@ mod tests {
             Some(ReplacedRollback::DeleteNew)
         );
         assert_eq!(ReplacedRollback::parse("both"), None);
+    }
+
+    #[test]
+    fn a_create_that_never_answered_gets_an_id_the_library_knows_cloudformation_invented() {
+        let id = invented_physical_id("swc-stack", "Dying", 0x1234_5678_9abc_def0_1122);
+        assert!(id.starts_with("swc-stack-Dying-"), "{id}");
+        assert!(custom_resource::response::invented_by_cloudformation(
+            &id,
+            "swc-stack",
+            "Dying"
+        ));
     }
 }

@@ -8,7 +8,9 @@
 //!   nor when the stack is deleted (`DELETE_SKIPPED`);
 //! - the rollback of a replacement, played both ways CloudFormation may play it: a Delete of
 //!   the new id, or an Update of the new id with the old properties and a Delete of the new id
-//!   at cleanup. Either way the old id is current again and the new one is gone.
+//!   at cleanup. Either way the old id is current again and the new one is gone;
+//! - a Create that never answers (no supervisor, the process killed): the id CloudFormation
+//!   makes up, whose Delete the function answers at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -365,4 +367,46 @@ async fn a_rolled_back_replacement_ends_on_the_old_id_under_both_sequences() {
             "{sequence:?}: {out}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_never_answers_is_rolled_back_under_the_id_cloudformation_makes_up() {
+    // Given a function without its supervisor, whose process dies on Create (nothing answers),
+    let resources = DYING.replace("BEHAVIOR", "Kill");
+    let stage = Stage::new(&resources);
+    let template = std::fs::read_to_string(&stage.options.template).unwrap();
+    std::fs::write(
+        &stage.options.template,
+        template.replace(
+            "          STACKWRIGHT_STACKS: !Ref AWS::StackId\n",
+            "          STACKWRIGHT_STACKS: !Ref AWS::StackId\n          STACKWRIGHT_SUPERVISOR: \"off\"\n",
+        ),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let report = engine::up(&stage.options, &mut out).await.unwrap();
+    let out = String::from_utf8(out).unwrap();
+
+    // then the Create fails for want of an answer, and the rollback's Delete carries an id of
+    // CloudFormation's making, which the function recognises and answers at once.
+    assert!(!report.ok, "{out}");
+    assert!(
+        reason(&report, "Dying", "CREATE_FAILED").starts_with("the function sent no response"),
+        "{out}"
+    );
+    let deleted = reason(&report, "Dying", "DELETE_IN_PROGRESS");
+    assert!(
+        custom_resource::response::invented_by_cloudformation(deleted, &stage.name, "Dying"),
+        "`{deleted}` is not an id CloudFormation would make up\n{out}"
+    );
+    assert_eq!(
+        report.statuses("Dying")[2..],
+        ["DELETE_IN_PROGRESS", "DELETE_COMPLETE"],
+        "{out}"
+    );
+    assert_eq!(
+        report.statuses(&stage.name).last(),
+        Some(&"ROLLBACK_COMPLETE"),
+        "{out}"
+    );
 }

@@ -207,10 +207,15 @@ impl Run<'_> {
         match delivered.first().and_then(|p| p.json()) {
             Some(body) => Ok(body),
             // CloudFormation would wait for ServiceTimeout; locally the answer is known now.
+            // A Create that never answered gets the id CloudFormation makes up, which the
+            // rollback's Delete then carries.
             None => Ok(json!({
                 "Status": "FAILED",
                 "Reason": format!("the function sent no response ({:?}); CloudFormation would wait for ServiceTimeout", invocation.lambda),
-                "PhysicalResourceId": physical_id.unwrap_or_default(),
+                "PhysicalResourceId": physical_id.map_or_else(
+                    || plan::invented_physical_id(&self.stack.name, logical_id, uuid::Uuid::new_v4().as_u128()),
+                    str::to_owned,
+                ),
                 "Data": {},
             })),
         }
