@@ -60,6 +60,9 @@ enum Behavior {
     OutOfMemory,
     /// Stops itself (SIGSTOP): a process that never answers and never dies by itself.
     Freeze,
+    /// Succeeds, except while CloudFormation says the stack is rolling back: a rollback that
+    /// fails (`UPDATE_ROLLBACK_FAILED`).
+    FailOnRollback,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +132,11 @@ impl Example {
                 tracing::error!(capacity = big.capacity(), "the allocation did not fail");
             }
             Behavior::Freeze => signal_self("-STOP"),
+            Behavior::FailOnRollback => {
+                if request.rolling_back() == Some(true) {
+                    return Err(Error::AskedTo("fails while rolling back".into()));
+                }
+            }
             Behavior::Sleep => {
                 tokio::time::sleep(Duration::from_secs_f64(
                     props.sleep_seconds.unwrap_or(3600.0),

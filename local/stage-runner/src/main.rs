@@ -64,6 +64,16 @@ enum Local {
     Down(StageArgs),
     /// Show what exists for the stage.
     Status(StageArgs),
+    /// Continue a rollback that failed (UPDATE_ROLLBACK_FAILED), as CloudFormation's
+    /// ContinueUpdateRollback does.
+    ContinueRollback {
+        #[command(flatten)]
+        stage: StageArgs,
+        /// A resource whose failed rollback to leave as it is (CloudFormation's
+        /// ResourcesToSkip; repeatable).
+        #[arg(long = "skip", value_name = "LOGICAL_ID")]
+        skip: Vec<String>,
+    },
     /// Stop the local services `up` started (moto, the stand-in API, a throwaway PostgreSQL).
     StopServices(StageArgs),
     /// Serve the HTTP resource's local stand-in API (started by `up`).
@@ -210,6 +220,13 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     match command {
         Local::Up(args) => Ok(engine::up(&args.options()?, &mut out).await?.ok),
         Local::Down(args) => Ok(engine::down(&args.options()?, &mut out).await?.ok),
+        Local::ContinueRollback { stage, skip } => {
+            Ok(
+                engine::continue_rollback(&stage.options()?, &skip, &mut out)
+                    .await?
+                    .ok,
+            )
+        }
         Local::Status(args) => {
             engine::status(&args.options()?, &mut out)?;
             Ok(true)

@@ -171,14 +171,49 @@ pub fn invented_physical_id(stack_name: &str, logical_id: &str, random: u128) ->
     format!("{stack_name}-{logical_id}-{suffix}")
 }
 
-/// What an operation did to one resource, for its rollback.
-#[derive(Debug, Clone, PartialEq)]
+/// What an operation did to one resource, for its rollback (kept in the state while the
+/// stack is `UPDATE_ROLLBACK_FAILED`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Done {
     /// Created (or attempted: a failed Create that answered with an id leaves it to delete).
     Created(String),
     /// Updated (or attempted), replaced, or recreated after drift, from this earlier state,
     /// with the properties that were sent.
     Updated(String, ResourceState, Value),
+}
+
+impl Done {
+    /// The resource's logical id.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Created(id) | Self::Updated(id, ..) => id,
+        }
+    }
+}
+
+/// `ContinueUpdateRollback` with `ResourcesToSkip`: the steps still to undo, and the ones
+/// skipped (CloudFormation marks them done without a request: "Continue rolling back an
+/// update" in the CloudFormation User Guide). A name that is not a failed step is an error
+/// naming the ones that are.
+///
+/// # Errors
+///
+/// The skipped name that is not among `pending`, with the ones that are.
+pub fn continue_rollback(
+    pending: &[Done],
+    skip: &[String],
+) -> Result<(Vec<Done>, Vec<Done>), String> {
+    if let Some(unknown) = skip.iter().find(|s| !pending.iter().any(|d| d.id() == *s)) {
+        let failed: Vec<&str> = pending.iter().map(Done::id).collect();
+        return Err(format!(
+            "`{unknown}` is not a resource whose rollback failed; those are: {}",
+            failed.join(", ")
+        ));
+    }
+    Ok(pending
+        .iter()
+        .cloned()
+        .partition(|d| !skip.iter().any(|s| s == d.id())))
 }
 
 /// One request of a rollback.
@@ -601,5 +636,27 @@ mod tests {
             "swc-stack",
             "Dying"
         ));
+    }
+
+    #[test]
+    fn continuing_a_rollback_retries_what_is_not_skipped_and_refuses_an_unknown_name() {
+        let pending = vec![
+            Done::Created("A".into()),
+            Done::Updated(
+                "B".into(),
+                resource("id-b", json!({})),
+                json!({"Name": "b2"}),
+            ),
+        ];
+        let (retry, skipped) = continue_rollback(&pending, &["B".to_owned()]).unwrap();
+        assert_eq!(retry, vec![pending[0].clone()]);
+        assert_eq!(skipped, vec![pending[1].clone()]);
+        let (retry, skipped) = continue_rollback(&pending, &[]).unwrap();
+        assert_eq!((retry.len(), skipped.len()), (2, 0));
+        let err = continue_rollback(&pending, &["C".to_owned()]).unwrap_err();
+        assert_eq!(
+            err,
+            "`C` is not a resource whose rollback failed; those are: A, B"
+        );
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::Error;
-use crate::plan::Policy;
+use crate::plan::{Done, Policy};
 
 /// One custom resource as CloudFormation remembers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +42,10 @@ pub struct StageState {
     pub resources: BTreeMap<String, ResourceState>,
     /// Logical ids in the order they were created (deletes go in reverse).
     pub created: Vec<String>,
+    /// While the stack is `UPDATE_ROLLBACK_FAILED`: the rollback steps that failed, for
+    /// `continue-rollback`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_rollback: Vec<Done>,
 }
 
 /// The state file of `stage` under `dir`.

@@ -10,7 +10,9 @@
 //!   the new id, or an Update of the new id with the old properties and a Delete of the new id
 //!   at cleanup. Either way the old id is current again and the new one is gone;
 //! - a Create that never answers (no supervisor, the process killed): the id CloudFormation
-//!   makes up, whose Delete the function answers at once.
+//!   makes up, whose Delete the function answers at once;
+//! - a rollback that fails: `UPDATE_ROLLBACK_FAILED`, no update until `continue-rollback`, which
+//!   tries again, or skips the resource (`ResourcesToSkip`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -409,4 +411,114 @@ async fn a_create_that_never_answers_is_rolled_back_under_the_id_cloudformation_
         Some(&"ROLLBACK_COMPLETE"),
         "{out}"
     );
+}
+
+/// `Stubborn` succeeds except while the stack rolls back.
+const STUBBORN: &str = r#"
+  Stubborn:
+    Type: Custom::Example
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: stubborn
+      Behavior: FailOnRollback
+      Count: COUNT
+"#;
+
+const FAILING_AFTER_STUBBORN: &str = r#"
+  Failing:
+    Type: Custom::Example
+    DependsOn: Stubborn
+    Properties:
+      ServiceToken: !GetAtt ExampleFunction.Arn
+      Name: failing
+      Behavior: Fail
+"#;
+
+async fn up(stage: &Stage) -> Result<(Report, String), stage_runner::Error> {
+    let mut out = Vec::new();
+    let report = engine::up(&stage.options, &mut out).await?;
+    Ok((report, String::from_utf8(out).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_waits_for_continue_rollback_which_retries_or_skips() {
+    // Given a stack whose resource fails whenever the stack rolls back,
+    let stage = Stage::new(&STUBBORN.replace("COUNT", "1"));
+    assert!(up(&stage).await.unwrap().0.ok);
+
+    // when an update changes it and then fails, its rollback fails too:
+    std::fs::write(
+        &stage.options.template,
+        TEMPLATE.replace(
+            "RESOURCES\n",
+            &format!(
+                "{}{}",
+                STUBBORN.replace("COUNT", "2").trim_start_matches('\n'),
+                FAILING_AFTER_STUBBORN.trim_start_matches('\n')
+            ),
+        ),
+    )
+    .unwrap();
+    let (report, out) = up(&stage).await.unwrap();
+    assert!(!report.ok, "{out}");
+    assert_eq!(
+        report.statuses("Stubborn"),
+        [
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_COMPLETE",
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_FAILED"
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        report.statuses(&stage.name).last(),
+        Some(&"UPDATE_ROLLBACK_FAILED"),
+        "{out}"
+    );
+
+    // then no update is taken until the rollback is continued,
+    let refused = up(&stage).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("UPDATE_ROLLBACK_FAILED") && refused.contains("continue-rollback"),
+        "{refused}"
+    );
+    // continuing fails the same way while the cause stays, and names only failed resources,
+    let mut out = Vec::new();
+    let again = engine::continue_rollback(&stage.options, &[], &mut out)
+        .await
+        .unwrap();
+    assert!(!again.ok);
+    assert_eq!(
+        again.statuses(&stage.name).last(),
+        Some(&"UPDATE_ROLLBACK_FAILED")
+    );
+    let unknown = engine::continue_rollback(&stage.options, &["Failing".into()], &mut Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("those are: Stubborn"), "{unknown}");
+    // and skipping it completes the rollback without asking it, after which updates go on.
+    let mut out = Vec::new();
+    let skipped = engine::continue_rollback(&stage.options, &["Stubborn".into()], &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(skipped.ok, "{out}");
+    assert_eq!(skipped.statuses("Stubborn"), ["UPDATE_COMPLETE"], "{out}");
+    assert_eq!(
+        skipped.statuses(&stage.name).last(),
+        Some(&"UPDATE_ROLLBACK_COMPLETE"),
+        "{out}"
+    );
+    std::fs::write(
+        &stage.options.template,
+        TEMPLATE.replace(
+            "RESOURCES\n",
+            STUBBORN.replace("COUNT", "3").trim_start_matches('\n'),
+        ),
+    )
+    .unwrap();
+    let (report, out) = up(&stage).await.unwrap();
+    assert!(report.ok, "{out}");
 }

@@ -125,6 +125,22 @@ pub async fn up(options: &Options, out: &mut dyn Write) -> Result<Report, Error>
     run.up().await
 }
 
+/// Continues the rollback of a stack left `UPDATE_ROLLBACK_FAILED`, as CloudFormation's
+/// `ContinueUpdateRollback` does: the failed steps are tried again, except the resources in
+/// `skip`, which are marked rolled back without a request.
+///
+/// # Errors
+///
+/// As [`up`], and [`Error::State`] for a name in `skip` whose rollback did not fail.
+pub async fn continue_rollback(
+    options: &Options,
+    skip: &[String],
+    out: &mut dyn Write,
+) -> Result<Report, Error> {
+    let mut run = Run::prepare(options, out).await?;
+    run.continue_rollback(skip).await
+}
+
 /// Deletes the stage's custom resources in reverse dependency order.
 ///
 /// # Errors
@@ -151,6 +167,15 @@ pub fn status(options: &Options, out: &mut dyn Write) -> Result<(), Error> {
         state.stack_name,
         state.resources.len()
     );
+    if !state.pending_rollback.is_empty() {
+        let failed: Vec<&str> = state.pending_rollback.iter().map(Done::id).collect();
+        let _ = writeln!(
+            out,
+            "  UPDATE_ROLLBACK_FAILED: the rollback of {} failed; `stackwright local \
+             continue-rollback` tries again (`--skip <LogicalId>` leaves one as it is)",
+            failed.join(", ")
+        );
+    }
     for id in &state.created {
         if let Some(r) = state.resources.get(id) {
             let _ = writeln!(out, "  {id:<22} {:<27} {}", r.kind, r.physical_id);
@@ -264,6 +289,23 @@ impl Run<'_> {
     }
 
     async fn up(&mut self) -> Result<Report, Error> {
+        if !self.state.pending_rollback.is_empty() {
+            // As CloudFormation refuses to update a stack in this state.
+            return Err(Error::State(format!(
+                "stack `{}` is in UPDATE_ROLLBACK_FAILED (the rollback of {} failed): fix the \
+                 cause and run `stackwright local continue-rollback --stage {}`, adding \
+                 `--skip <LogicalId>` for a resource to leave as it is, or `down` to delete the \
+                 stack",
+                self.stack.name,
+                self.state
+                    .pending_rollback
+                    .iter()
+                    .map(Done::id)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.options.stage
+            )));
+        }
         let config = samconfig::load(&self.options.samconfig, &self.options.stage)?;
         let values = self.parameter_values(&config.parameters);
         let template = self.template.clone();
@@ -446,14 +488,17 @@ impl Run<'_> {
                 phases.rolling_back,
                 &why,
             );
-            let clean = self.rollback(&done).await?;
-            self.state
-                .save(&self.options.state_dir, &self.options.stage)?;
-            let status = if clean {
+            let failed = self.rollback(&done).await?;
+            let status = if failed.is_empty() {
                 phases.rolled_back
             } else {
                 phases.rollback_failed
             };
+            if status == "UPDATE_ROLLBACK_FAILED" {
+                self.state.pending_rollback = failed;
+            }
+            self.state
+                .save(&self.options.state_dir, &self.options.stage)?;
             self.event(&stack_name, "AWS::CloudFormation::Stack", status, "");
             self.summary();
             return Ok(self.report(false));
@@ -541,6 +586,8 @@ impl Run<'_> {
             "DELETE_IN_PROGRESS",
             "",
         );
+        // A stack in UPDATE_ROLLBACK_FAILED may be deleted: what is recorded goes.
+        self.state.pending_rollback.clear();
         let order: Vec<String> = self.state.created.iter().rev().cloned().collect();
         let mut ok = true;
         for id in order {

@@ -69,8 +69,9 @@ impl Run<'_> {
         ))
     }
 
-    /// Undoes this run as [`plan::rollback`] says; true when every request succeeded.
-    pub(super) async fn rollback(&mut self, done: &[Done]) -> Result<bool, Error> {
+    /// Undoes `done` as [`plan::rollback`] says; the steps whose request failed (none when the
+    /// rollback is complete).
+    pub(super) async fn rollback(&mut self, done: &[Done]) -> Result<Vec<Done>, Error> {
         let resources = self.state.resources.clone();
         let undo = plan::rollback(
             done,
@@ -82,7 +83,7 @@ impl Run<'_> {
             },
             self.options.replaced_rollback,
         );
-        let mut clean = true;
+        let mut failed: Vec<String> = Vec::new();
         // Ids an Update back left behind (it answered with another): deleted at cleanup.
         let mut left_behind: Vec<(String, ResourceState)> = Vec::new();
         for step in undo {
@@ -91,7 +92,7 @@ impl Run<'_> {
                     if self.delete(&id, &current).await? {
                         self.forget(&id);
                     } else {
-                        clean = false;
+                        failed.push(id);
                     }
                 }
                 Undo::Skip { id, current } => {
@@ -106,7 +107,7 @@ impl Run<'_> {
                     if self.delete(&id, &current).await? {
                         self.state.resources.insert(id, previous);
                     } else {
-                        clean = false;
+                        failed.push(id);
                     }
                 }
                 Undo::Restore { id, previous } => {
@@ -153,7 +154,7 @@ impl Run<'_> {
                         self.state.resources.insert(id, restored);
                     } else {
                         self.event(&id, &current.kind, "UPDATE_FAILED", &reason);
-                        clean = false;
+                        failed.push(id);
                     }
                 }
             }
@@ -177,7 +178,61 @@ impl Run<'_> {
                 }
             }
         }
-        Ok(clean)
+        Ok(done
+            .iter()
+            .filter(|d| failed.iter().any(|f| f == d.id()))
+            .cloned()
+            .collect())
+    }
+
+    /// See [`super::continue_rollback`].
+    pub(super) async fn continue_rollback(&mut self, skip: &[String]) -> Result<Report, Error> {
+        let stack_name = self.stack.name.clone();
+        if self.state.pending_rollback.is_empty() {
+            let _ = writeln!(
+                self.out,
+                "Stack {stack_name} is not in UPDATE_ROLLBACK_FAILED: nothing to continue."
+            );
+            return Ok(self.report(true));
+        }
+        let (retry, skipped) =
+            plan::continue_rollback(&self.state.pending_rollback, skip).map_err(Error::State)?;
+        let _ = writeln!(self.out, "\nStack {stack_name} (continuing the rollback):");
+        self.event(
+            &stack_name,
+            "AWS::CloudFormation::Stack",
+            "UPDATE_ROLLBACK_IN_PROGRESS",
+            "continuing the rollback",
+        );
+        for step in skipped {
+            match step {
+                Done::Created(id) => {
+                    if let Some(current) = self.state.resources.get(&id).cloned() {
+                        self.skipped(&id, &current, "skipped (ResourcesToSkip)");
+                        self.forget(&id);
+                    }
+                }
+                Done::Updated(id, previous, _) => {
+                    let kind = previous.kind.clone();
+                    // Recorded as rolled back; the resource itself was not asked.
+                    self.state.resources.insert(id.clone(), previous);
+                    self.event(&id, &kind, "UPDATE_COMPLETE", "skipped (ResourcesToSkip)");
+                }
+            }
+        }
+        let failed = self.rollback(&retry).await?;
+        let ok = failed.is_empty();
+        self.state.pending_rollback = failed;
+        self.state
+            .save(&self.options.state_dir, &self.options.stage)?;
+        let status = if ok {
+            "UPDATE_ROLLBACK_COMPLETE"
+        } else {
+            "UPDATE_ROLLBACK_FAILED"
+        };
+        self.event(&stack_name, "AWS::CloudFormation::Stack", status, "");
+        self.summary();
+        Ok(self.report(ok))
     }
 
     /// Drops a resource from the record.
