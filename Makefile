@@ -7,13 +7,14 @@ export PATH := $(VENV)/bin:$(PATH)
 STAGE ?= dev
 FUNCTIONS := db-migration secret-seeder http-resource failure-responder db-user
 
-.PHONY: help tools services lint fmt test test-unit build watch invoke clean demo up down status services-stop bench
+.PHONY: help tools services lint fmt test test-unit build watch invoke clean demo up down status services-stop bench fuzz fuzz-ci
 
 help:
 	@echo "make up STAGE=dev    run the stage's custom resources locally (CloudFormation's lifecycle)"
 	@echo "make down STAGE=dev  delete them in reverse order; make status STAGE=dev shows them"
 	@echo "make test            build everything and run every test (installs tools, starts services)"
 	@echo "make test-unit       unit tests and doctests only, with no service at all (the fast loop)"
+	@echo "make fuzz            every fuzz target for FUZZ_SECONDS (60) each (nightly, cargo-fuzz); make fuzz-ci: 10 s each"
 	@echo "make lint            rustfmt check, clippy -D warnings, template checks"
 	@echo "make validate        template checks only (cfn-lint, sam validate --lint, checkov)"
 	@echo "make deploy STAGE=…  sam build, then sam deploy --config-env STAGE (needs an AWS account)"
@@ -47,6 +48,17 @@ test: tools services
 # any host where the machine allows one (scripts/test-unit.sh).
 test-unit:
 	scripts/test-unit.sh
+
+# The fuzz targets (fuzz/README.md), one at a time: `make fuzz` for FUZZ_SECONDS each (new
+# inputs kept in fuzz/target/corpus), `make fuzz-ci` for FUZZ_CI_SECONDS (10) each from the
+# stored corpus, as CI runs them. Installs nightly and cargo-fuzz when missing.
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 10
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh run
+
+fuzz-ci:
+	FUZZ_CI_SECONDS=$(FUZZ_CI_SECONDS) scripts/fuzz.sh ci
 
 build: tools
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
