@@ -18,6 +18,18 @@ pub enum Error {
     #[error(transparent)]
     Library(#[from] custom_resource::Error),
 
+    /// The request created the database, then failed; the database was dropped again, so the
+    /// failed request leaves nothing behind.
+    #[error(
+        "{source} The database `{database}` this request created was dropped again, with all of the above: fix the cause and deploy again."
+    )]
+    CreatedThenDropped {
+        /// What failed.
+        source: Box<Error>,
+        /// The database.
+        database: String,
+    },
+
     /// The secret is not in the RDS JSON format.
     #[error(
         "the secret `{secret}` is not in the RDS JSON format (`engine`, `host`, `port`, `username`, `password`, `dbname`): {problem}"

@@ -188,12 +188,69 @@ impl<S: SecretSource> DatabaseMigration<S> {
         } else {
             false
         };
+        let report = self
+            .migrate(request, &conn, budget, sources, is_new, created)
+            .await;
+        let report = match report {
+            Ok(report) => report,
+            // What this request made it unmakes: a database it created and then failed to
+            // migrate would otherwise be left behind by the rollback, whose Delete (of a failed
+            // Create's id, or of a replacement's new id) never touches it.
+            Err(e) if created => return Err(self.drop_created(&conn, budget, e).await),
+            Err(e) => return Err(e),
+        };
+        tracing::info!(
+            database,
+            version = report.version,
+            applied = report.applied,
+            reverted = report.reverted,
+            seeds_applied = report.seeds_applied,
+            ahead = %run::versions(&report.ahead),
+            "migrated"
+        );
+        Ok(Outcome::new(id).with_data(data(&database, &report)))
+    }
+
+    /// Drops the database this request created after `failure`, and says so in the error; if
+    /// the drop fails too, the original error stands (and the log says what is left).
+    async fn drop_created(&self, conn: &Connection<'_>, budget: &Budget, failure: Error) -> Error {
+        let database = conn.target.database.clone();
+        match store::drop_database(conn, budget).await {
+            Ok(()) => {
+                tracing::warn!(
+                    database,
+                    "the request failed: dropped the database it created"
+                );
+                Error::CreatedThenDropped {
+                    source: Box::new(failure),
+                    database,
+                }
+            }
+            Err(e) => {
+                tracing::error!(database, error = %e, "the request failed, and the database it created could not be dropped: it is left on the server");
+                failure
+            }
+        }
+    }
+
+    /// Opens the database and runs the migrations and seeds.
+    async fn migrate(
+        &self,
+        request: &Request<Properties>,
+        conn: &Connection<'_>,
+        budget: &Budget,
+        sources: &Sources,
+        is_new: bool,
+        created: bool,
+    ) -> Result<run::Report, Error> {
+        let props = &request.properties;
+        let database = &conn.target.database;
         let missing = if is_new {
             Missing::CreateIt
         } else {
             Missing::Vanished
         };
-        let mut store = store::open(&conn, budget, missing)
+        let mut store = store::open(conn, budget, missing)
             .await
             .map_err(|e| explain_tls(e, request))?;
         let owner = Owner {
@@ -208,7 +265,7 @@ impl<S: SecretSource> DatabaseMigration<S> {
             );
         }
         let run = run::Run {
-            database: &database,
+            database,
             sources,
             props,
             resource: &owner,
@@ -219,17 +276,7 @@ impl<S: SecretSource> DatabaseMigration<S> {
         };
         let report = run::migrate(&mut store, &run).await;
         store.close().await;
-        let report = report?;
-        tracing::info!(
-            database,
-            version = report.version,
-            applied = report.applied,
-            reverted = report.reverted,
-            seeds_applied = report.seeds_applied,
-            ahead = %run::versions(&report.ahead),
-            "migrated"
-        );
-        Ok(Outcome::new(id).with_data(data(&database, &report)))
+        report
     }
 
     /// Delete: retain (the default) without connecting, or drop a database this resource

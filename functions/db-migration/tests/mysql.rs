@@ -147,6 +147,9 @@ async fn a_half_applied_migration_is_reported_dirty_with_what_to_check() {
     );
     let lambda = env.lambda(Some(set.path()), None).await;
     let props = json!({"SecretArn": arn, "CreateDatabase": true, "Tls": "Disable"});
+    // A database that exists already: one the request created would be dropped again on the
+    // failure, dirty version and all (`postgres.rs` shows that).
+    my_exec(None, &format!("CREATE DATABASE `{db}`")).await;
 
     let failed = env.respond(&lambda, env.create(props.clone())).await;
     let reason = assert_failed(&failed);
@@ -157,6 +160,7 @@ async fn a_half_applied_migration_is_reported_dirty_with_what_to_check() {
         "{reason}"
     );
     assert!(reason.contains("marked dirty"), "{reason}");
+    assert!(!reason.contains("dropped again"), "{reason}");
     assert!(
         reason.contains("DELETE FROM _sqlx_migrations WHERE version = 2"),
         "{reason}"

@@ -576,13 +576,32 @@ async fn a_failing_migration_fails_keeps_the_earlier_ones_and_continues_after_th
     let lambda = env.lambda(Some(set.path()), None).await;
     let props = json!({"SecretArn": arn, "CreateDatabase": true, "Tls": "Disable"});
 
+    // Given no database, a Create that makes it and then fails drops it again: the rollback's
+    // Delete (of a failed Create's id) would never touch it, and it would be left behind.
     let failed = env.respond(&lambda, env.create(props.clone())).await;
     let reason = assert_failed(&failed);
     assert!(
         reason.starts_with(&format!("migration 2 (`2_broken.sql`) failed on `{db}`: relation \"no_such_table\" does not exist")),
         "{reason}"
     );
+    assert!(
+        reason.ends_with(&format!(
+            "The database `{db}` this request created was dropped again, with all of the above: fix the cause and deploy again."
+        )),
+        "{reason}"
+    );
+    assert!(
+        !pg_exists(&db).await,
+        "the database this Create made is gone"
+    );
+
+    // Given a database that exists, a failing migration keeps the earlier ones (and the
+    // database) and rolls back only itself.
+    pg_create(&db).await;
+    let failed = env.respond(&lambda, env.create(props.clone())).await;
+    let reason = assert_failed(&failed);
     assert!(reason.contains("It was rolled back"), "{reason}");
+    assert!(!reason.contains("dropped again"), "{reason}");
     assert_eq!(pg_versions(&db).await, [(1, true)]);
     assert!(
         !pg_table_exists(&db, "b").await,
