@@ -183,6 +183,20 @@ pub enum Error {
         target: i64,
     },
 
+    /// A down script failed in a request that is not a rollback (CloudFormation said so): the
+    /// template asked to go back, and did not get there.
+    #[error(
+        "the down script of migration {version} failed on `{database}`: {message}. This is not a rollback, so it is a failure: the schema stays at {version}; fix the down script (or revert by hand) and deploy again"
+    )]
+    DownFailed {
+        /// The migration's version.
+        version: i64,
+        /// The database.
+        database: String,
+        /// The database's message.
+        message: String,
+    },
+
     /// A migration failed.
     #[error("migration {version} (`{file}`) failed on `{database}`: {message}. {advice}")]
     MigrationFailed {

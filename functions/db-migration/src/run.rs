@@ -56,6 +56,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether CloudFormation said this request is not part of a rollback: a Create, or an
+    /// Update in a forward update. `None` from CloudFormation (confirmation off) is not
+    /// forward: a failure then is treated as a rollback's, which never fails the stack.
+    pub fn forward(&self) -> bool {
+        match self {
+            Self::Create => true,
+            Self::Update { rollback, .. } => *rollback == Some(false),
+        }
+    }
+
     /// The kind of a Create or Update request. The old Trigger is read from the old
     /// properties as CloudFormation sent them, which are there even when this function
     /// would no longer accept them.
@@ -364,7 +374,7 @@ async fn execute<S: Store>(run: &Run<'_>, store: &mut S, step: &Step<'_>) -> Res
             stopped(run, why, ahead);
             Ok(Flow::Halt)
         }
-        Step::Revert { down, from } => Ok(revert(run, store, down, *from).await),
+        Step::Revert { down, from } => revert(run, store, down, *from).await,
         Step::ForgetDown(version) => {
             if let Err(e) = run
                 .db("forgetting a down script", store.forget_down(*version))
@@ -410,10 +420,17 @@ async fn execute<S: Store>(run: &Run<'_>, store: &mut S, step: &Step<'_>) -> Res
     }
 }
 
-/// Runs a down script. A failure halts the run rather than failing it: a FAILED during a
-/// rollback leaves the stack in UPDATE_ROLLBACK_FAILED, which is worse than a schema left
-/// ahead.
-async fn revert<S: Store>(run: &Run<'_>, store: &mut S, down: &Migration, from: DownFrom) -> Flow {
+/// Runs a down script. During a rollback (or when CloudFormation was not asked) a failure
+/// halts the run rather than failing it: a FAILED then leaves the stack in
+/// UPDATE_ROLLBACK_FAILED, which is worse than a schema left ahead. In a forward request (a
+/// lower `TargetVersion`, CloudFormation says no rollback) it is a failure: the template asked
+/// to go back and did not get there.
+async fn revert<S: Store>(
+    run: &Run<'_>,
+    store: &mut S,
+    down: &Migration,
+    from: DownFrom,
+) -> Result<Flow, Error> {
     let database = run.database;
     let version = down.version;
     let what = format!("reverting migration {version}");
@@ -429,18 +446,25 @@ async fn revert<S: Store>(run: &Run<'_>, store: &mut S, down: &Migration, from: 
     let message = match outcome {
         Ok(Ok(())) => {
             tracing::info!(database, version, from = ?from, "reverted");
-            return Flow::Next;
+            return Ok(Flow::Next);
         }
         Ok(Err(e)) => migrate_message(&e),
         Err(e) => e.to_string(),
     };
+    if run.kind.forward() {
+        return Err(Error::DownFailed {
+            version,
+            database: database.to_owned(),
+            message,
+        });
+    }
     tracing::error!(
         database,
         version,
         error = %message,
         "the down script of migration {version} failed: the rollback stops here and the schema stays ahead (SUCCESS with `Ahead`); fix the down script or revert by hand"
     );
-    Flow::Halt
+    Ok(Flow::Halt)
 }
 
 async fn apply<S: Store>(run: &Run<'_>, store: &mut S, migration: &Migration) -> Result<(), Error> {

@@ -620,6 +620,44 @@ async fn a_failing_migration_fails_keeps_the_earlier_ones_and_continues_after_th
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_down_script_fails_a_forward_update_and_not_a_rollback() {
+    let env = Env::new("swt-downfail").await;
+    let db = db_name("downfail");
+    let _cleanup = Cleanup::pg(&db);
+    let arn = env.pg_secret("downfail", None, PG_PORT).await;
+    let set = folder(&V1);
+    // Migration 2's down script fails.
+    set.write("2_create_item_tags.down.sql", "DROP TABLE no_such_table;\n");
+    let lambda = env.lambda(Some(set.path()), None).await;
+    let at2 = json!({"SecretArn": arn, "Database": db, "CreateDatabase": true, "Tls": "Disable"});
+    let created = env.respond(&lambda, env.create(at2.clone())).await;
+    assert_success(&created);
+    let id = created["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let mut at1 = at2.clone();
+    at1["TargetVersion"] = json!("1");
+    at1["AllowDown"] = json!(true);
+
+    // A forward Update asking for version 1: the down script fails, and so does the request.
+    let forward = env
+        .respond(&lambda, env.update(&id, at1.clone(), at2.clone()))
+        .await;
+    let reason = assert_failed(&forward);
+    assert!(
+        reason.starts_with(&format!(
+            "the down script of migration 2 failed on `{db}`: "
+        )) && reason.contains("This is not a rollback"),
+        "{reason}"
+    );
+    assert_eq!(pg_versions(&db).await, [(1, true), (2, true)]);
+
+    // The same request in a rollback: the walk stops there and the stack is not failed.
+    let rollback = env.roll_back(&lambda, env.update(&id, at1, at2)).await;
+    assert_success(&rollback);
+    assert_eq!(data(&rollback, "Ahead"), "2");
+    assert_eq!(data(&rollback, "Reverted"), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_database_and_drop_database_round_trip() {
     let env = Env::new("swt-drop").await;
     let db = db_name("drop");
