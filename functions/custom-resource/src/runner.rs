@@ -637,19 +637,12 @@ impl<R: CustomResource> Runner<R> {
     }
 
     fn success(&self, ids: &Ids, id: String, outcome: Outcome, fallback_id: String) -> Response {
-        if id.is_empty() || id.len() > MAX_PHYSICAL_ID_BYTES {
+        if let Some(reason) = unusable_physical_id(&id) {
             tracing::error!(
                 len = id.len(),
                 "the resource returned an unusable physical id"
             );
-            return Response::failed(
-                ids,
-                fallback_id,
-                format!(
-                    "internal error: the resource returned a physical id of {} bytes; CloudFormation needs 1 to {MAX_PHYSICAL_ID_BYTES}",
-                    id.len()
-                ),
-            );
+            return Response::failed(ids, fallback_id, reason);
         }
         Response::success(ids, id, outcome.data, outcome.no_echo)
     }
@@ -791,9 +784,41 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
+/// Why CloudFormation could not take `id` as a physical id, if it could not: empty, over
+/// [`MAX_PHYSICAL_ID_BYTES`], or with control characters, which the body would carry escaped at
+/// six bytes each, past its 4096 (found by the fuzzer's response target).
+fn unusable_physical_id(id: &str) -> Option<String> {
+    let control = id.chars().any(char::is_control);
+    (id.is_empty() || id.len() > MAX_PHYSICAL_ID_BYTES || control).then(|| {
+        format!(
+            "internal error: the resource returned a physical id of {} bytes{}; CloudFormation \
+             needs 1 to {MAX_PHYSICAL_ID_BYTES}, without control characters",
+            id.len(),
+            if control {
+                " with control characters"
+            } else {
+                ""
+            },
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_a_long_or_a_control_character_id_is_unusable() {
+        assert_eq!(unusable_physical_id("example:a"), None);
+        assert_eq!(
+            unusable_physical_id(&"a".repeat(MAX_PHYSICAL_ID_BYTES)),
+            None
+        );
+        assert!(unusable_physical_id("").is_some());
+        assert!(unusable_physical_id(&"a".repeat(MAX_PHYSICAL_ID_BYTES + 1)).is_some());
+        let control = unusable_physical_id("id\u{1}").unwrap();
+        assert!(control.contains("with control characters"), "{control}");
+    }
 
     #[test]
     fn margins_leave_room_to_answer() {
