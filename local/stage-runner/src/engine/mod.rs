@@ -355,7 +355,12 @@ impl Run<'_> {
             let (deletion_policy, update_replace_policy) = match self.policies(id, &ctx) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.event(id, &kind, "CREATE_FAILED", &e.to_string());
+                    let status = if self.state.resources.contains_key(id) {
+                        "UPDATE_FAILED"
+                    } else {
+                        "CREATE_FAILED"
+                    };
+                    self.event(id, &kind, status, &e.to_string());
                     failure = Some(format!("resource `{id}`: {e}"));
                     break;
                 }
