@@ -195,8 +195,16 @@ impl<S: SecretSource> DatabaseMigration<S> {
             Ok(report) => report,
             // What this request made it unmakes: a database it created and then failed to
             // migrate would otherwise be left behind by the rollback, whose Delete (of a failed
-            // Create's id, or of a replacement's new id) never touches it.
-            Err(e) if created => return Err(self.drop_created(&conn, budget, e).await),
+            // Create's id, or of a replacement's new id) never touches it. Only for a script of
+            // its own that failed under its lock: any other failure (the lock not had, a
+            // connection lost, an applied migration it does not know) may mean a concurrent
+            // delivery of the same request is using the database, or has answered for it.
+            Err(e)
+                if created
+                    && matches!(e, Error::MigrationFailed { .. } | Error::SeedFailed { .. }) =>
+            {
+                return Err(self.drop_created(&conn, budget, e).await);
+            }
             Err(e) => return Err(e),
         };
         tracing::info!(
