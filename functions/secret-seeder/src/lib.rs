@@ -10,6 +10,8 @@
 //!   from `AWSPREVIOUS` on a rollback, or generated), the fingerprints recorded in tags, tag
 //!   changes, takeover of an existing secret, the ownership an Update checks before it writes,
 //!   the destructive switches the properties ask for, the request's `ClientRequestToken`.
+//! - [`spec`]: a generated key's normalised spec as text, recorded in the tag
+//!   `stackwright:spec:<key>` so that the rotation function can make a new value the same way.
 //! - [`store`]: the Secrets Manager calls, a thin layer over the shared client of
 //!   [`custom_resource::aws`], every call bounded by the request's deadline and every failure
 //!   given the reason from [`custom_resource::secrets`]' table.
@@ -25,6 +27,7 @@ pub mod generate;
 pub mod plan;
 pub mod properties;
 pub mod seeder;
+pub mod spec;
 pub mod store;
 
 mod error;

@@ -434,23 +434,44 @@ impl TagChanges {
     }
 }
 
-/// The tag changes that bring `existing` to what the template asks: its tags and the owner
-/// tag set; tags the old template had and the new one dropped removed (tags someone else put
-/// on the secret are left alone). When a new version `(version id, fingerprints)` is about to
-/// be written, its record is added and the records of versions other than it and `keep` (the
-/// version that becomes `AWSPREVIOUS`) are removed.
+/// What the template asks of the secret's tags.
+#[derive(Debug, Clone, Copy)]
+pub struct WantedTags<'a> {
+    /// The template's `Tags`.
+    pub tags: &'a [Tag],
+    /// The previous template's `Tags` (on Update), whose removed keys are removed.
+    pub old: &'a [Tag],
+    /// This resource's ownership tag value.
+    pub owner: &'a str,
+    /// The tags of the seeder's own that follow the template exactly
+    /// ([`crate::spec::managed_tags`]: each generated key's spec, `Rotation`'s mode): set when
+    /// they differ, and any other tag of theirs removed.
+    pub managed: &'a BTreeMap<String, String>,
+}
+
+/// The tag changes that bring `existing` to what the template asks: its tags, the managed
+/// tags and the owner tag set; tags the old template had and the new one dropped removed
+/// (tags someone else put on the secret are left alone), and so are managed tags no longer
+/// asked for. When a new version `(version id, fingerprints)` is about to be written, its
+/// record is added and the records of versions other than it and `keep` (the version that
+/// becomes `AWSPREVIOUS`) are removed.
 pub fn tag_changes(
     existing: &BTreeMap<String, String>,
-    wanted: &[Tag],
-    old: &[Tag],
-    owner: &str,
+    wanted: WantedTags<'_>,
     new_version: Option<(&str, &str)>,
     keep: Option<&str>,
 ) -> TagChanges {
+    let WantedTags {
+        tags: wanted,
+        old,
+        owner,
+        managed,
+    } = wanted;
     let mut set = BTreeMap::new();
     let mut desired: Vec<(&str, &str)> = wanted
         .iter()
         .map(|t| (t.key.as_str(), t.value.as_str()))
+        .chain(managed.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .collect();
     desired.push((OWNER_TAG, owner));
     let new_tag = new_version.map(|(id, fps)| (version_tag(id), fps.to_owned()));
@@ -469,6 +490,12 @@ pub fn tag_changes(
         .filter(|t| existing.contains_key(&t.key) && !wanted.iter().any(|w| w.key == t.key))
         .map(|t| t.key.clone())
         .collect();
+    remove.extend(
+        existing
+            .keys()
+            .filter(|k| crate::spec::is_managed_tag(k) && !managed.contains_key(*k))
+            .cloned(),
+    );
     if let Some((new_id, _)) = new_version {
         let keep_tags: Vec<String> = [Some(new_id), keep]
             .into_iter()
@@ -485,6 +512,56 @@ pub fn tag_changes(
     remove.sort();
     remove.dedup();
     TagChanges { set, remove }
+}
+
+/// How many tags the secret carries once `changes` are made (removals first, as the seeder
+/// makes them, so the count never peaks above this).
+pub fn tag_count_after(existing: &BTreeMap<String, String>, changes: &TagChanges) -> usize {
+    let mut keys: BTreeSet<&str> = existing.keys().map(String::as_str).collect();
+    for key in &changes.remove {
+        keys.remove(key.as_str());
+    }
+    keys.extend(changes.set.keys().map(String::as_str));
+    keys.len()
+}
+
+/// Refuses changes that would leave more tags on the secret than Secrets Manager keeps: the
+/// template's own count is checked with the properties, but tags others put on the secret
+/// count too.
+///
+/// # Errors
+///
+/// The `Reason`, naming the secret and the tags that are neither the template's nor the
+/// seeder's.
+pub fn check_tag_room(
+    name: &str,
+    existing: &BTreeMap<String, String>,
+    changes: &TagChanges,
+    wanted: &[Tag],
+) -> Result<(), String> {
+    let count = tag_count_after(existing, changes);
+    let max = crate::properties::MAX_SECRET_TAGS;
+    if count <= max {
+        return Ok(());
+    }
+    let others: Vec<String> = existing
+        .keys()
+        .filter(|k| {
+            !k.starts_with("stackwright:")
+                && !changes.remove.contains(k)
+                && !wanted.iter().any(|t| &t.key == *k)
+        })
+        .map(|k| format!("`{k}`"))
+        .collect();
+    Err(format!(
+        "secret `{name}` would carry {count} tags and Secrets Manager keeps at most {max}; it was left untouched. \
+         Tags the template does not set: {}; remove some of them, or set fewer `Tags`",
+        if others.is_empty() {
+            "none".to_owned()
+        } else {
+            others.join(", ")
+        }
+    ))
 }
 
 /// The `Description` to set, if it must change. On Update a description the template dropped
@@ -947,21 +1024,24 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let c = tag_changes(
-            &existing,
-            &[tag("team", "data"), tag("env", "dev")],
-            &[tag("team", "data"), tag("old", "1")],
-            "app/Db",
-            None,
-            None,
+        let none = BTreeMap::new();
+        let wanted = |tags, old| WantedTags {
+            tags,
+            old,
+            owner: "app/Db",
+            managed: &none,
+        };
+        let (current, before) = (
+            [tag("team", "data"), tag("env", "dev")],
+            [tag("team", "data"), tag("old", "1")],
         );
+        let c = tag_changes(&existing, wanted(&current, &before), None, None);
         assert_eq!(c.set, [("env".to_owned(), "dev".to_owned())].into());
         assert_eq!(c.remove, ["old"]);
+        let team = [tag("team", "data")];
         let c = tag_changes(
             &existing,
-            &[tag("team", "data")],
-            &[tag("team", "data")],
-            "app/Db",
+            wanted(&team, &team),
             Some(("v2", "CCCCCC")),
             Some("v1"),
         );
@@ -971,8 +1051,103 @@ mod tests {
         );
         assert_eq!(c.remove, ["stackwright:version:v0"]);
         // Adoption sets the owner tag.
-        let c = tag_changes(&BTreeMap::new(), &[], &[], "app/Db", None, None);
+        let c = tag_changes(&BTreeMap::new(), wanted(&[], &[]), None, None);
         assert_eq!(c.set, [(OWNER_TAG.to_owned(), "app/Db".to_owned())].into());
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_mode_and_spec_tags_follow_the_template_exactly() {
+        let existing = map(&[
+            (OWNER_TAG, "app/Db"),
+            ("stackwright:rotation", "single"),
+            (
+                "stackwright:spec:password",
+                "password length=24 each=true classes=digits",
+            ),
+            ("stackwright:spec:gone", "uuid"),
+            ("team", "data"),
+        ]);
+        let managed = |p: Value| crate::spec::managed_tags(&props(p));
+        let changes = |managed: &BTreeMap<String, String>| {
+            tag_changes(
+                &existing,
+                WantedTags {
+                    tags: &[],
+                    old: &[],
+                    owner: "app/Db",
+                    managed,
+                },
+                None,
+                None,
+            )
+        };
+        // The mode changes, a spec changes, a key no longer generated loses its tag.
+        let m = managed(
+            json!({"Keys": {"password": {"Generate": "password"}, "gone": {"Value": "x"}}, "Rotation": "alternating"}),
+        );
+        let c = changes(&m);
+        assert_eq!(
+            c.set,
+            map(&[
+                ("stackwright:rotation", "alternating"),
+                (
+                    "stackwright:spec:password",
+                    "password length=32 each=true classes=lowercase+uppercase+digits+punctuation"
+                ),
+            ])
+        );
+        assert_eq!(c.remove, ["stackwright:spec:gone"]);
+        // `Rotation` removed: the tag goes; tags others set stay.
+        let m = managed(
+            json!({"Keys": {"password": {"Generate": "password", "Length": 24, "ExcludePunctuation": true, "ExcludeCharacters": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"}}}),
+        );
+        let c = changes(&m);
+        assert!(c.set.is_empty(), "{:?}", c.set);
+        assert_eq!(c.remove, ["stackwright:rotation", "stackwright:spec:gone"]);
+    }
+
+    #[test]
+    fn tags_others_put_on_the_secret_count_against_the_fifty() {
+        let mut existing = map(&[(OWNER_TAG, "app/Db"), ("stackwright:version:v1", "AAAAAA")]);
+        for i in 0..46 {
+            existing.insert(format!("other{i:02}"), "x".into());
+        }
+        let wanted = [tag("team", "data")];
+        let mut changes = TagChanges::default();
+        changes.set.insert("team".into(), "data".into());
+        assert_eq!(tag_count_after(&existing, &changes), 49);
+        assert_eq!(
+            check_tag_room("app/db", &existing, &changes, &wanted),
+            Ok(())
+        );
+        changes
+            .set
+            .insert("stackwright:rotation".into(), "single".into());
+        changes
+            .set
+            .insert("stackwright:version:v2".into(), "BBBBBB".into());
+        let r = check_tag_room("app/db", &existing, &changes, &wanted).unwrap_err();
+        assert!(
+            r.starts_with("secret `app/db` would carry 51 tags and Secrets Manager keeps at most 50; it was left untouched")
+                && r.contains("`other00`, `other01`")
+                && !r.contains("`team`")
+                && !r.contains("stackwright"),
+            "{r}"
+        );
+        // Removals come first, so what they free counts.
+        changes.remove.push("stackwright:version:v1".into());
+        assert_eq!(tag_count_after(&existing, &changes), 50);
+        assert_eq!(
+            check_tag_room("app/db", &existing, &changes, &wanted),
+            Ok(())
+        );
     }
 
     #[test]

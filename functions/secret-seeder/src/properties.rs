@@ -39,39 +39,119 @@ pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 /// The properties of a `Custom::SeededSecret`.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(try_from = "RawProperties")]
 #[non_exhaustive]
 pub struct Properties {
     /// The secret's name; `None` means `<stack name>/<LogicalResourceId>`.
-    #[serde(default, deserialize_with = "secret_name")]
     pub name: Option<String>,
     /// The secret's description.
-    #[serde(default, deserialize_with = "description")]
     pub description: Option<String>,
     /// The KMS key (id, ARN or alias) that encrypts the secret.
-    #[serde(default, deserialize_with = "kms_key_id")]
     pub kms_key_id: Option<String>,
     /// Tags set by the template.
-    #[serde(default, deserialize_with = "tags")]
     pub tags: Vec<Tag>,
     /// What the secret holds: key name → spec.
-    #[serde(deserialize_with = "keys")]
     pub keys: BTreeMap<String, Spec>,
     /// Any value; when it changes every generated key gets a new value. Kept in canonical form.
-    #[serde(default, deserialize_with = "rotate")]
     pub rotate: Option<String>,
     /// Whether Create takes over a secret that already has the name.
-    #[serde(default)]
     pub adopt: Adopt,
     /// What Delete does with the secret.
-    #[serde(default)]
     pub on_delete: OnDelete,
     /// The recovery window of `OnDelete: Delete`, 7 to 30 days.
+    pub recovery_window_in_days: i64,
+    /// How the rotation function rotates the secret (tag `stackwright:rotation`); `None`: no tag.
+    pub rotation: Option<RotationMode>,
+}
+
+/// How the rotation function rotates a secret: the value of its tag `stackwright:rotation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RotationMode {
+    /// One login, a new password set through the admin secret.
+    Single,
+    /// Two logins (`<name>` and `<name>_clone`) taking turns.
+    Alternating,
+    /// Each key that has a recorded spec made anew with it; no login.
+    Regenerate,
+}
+
+impl fmt::Display for RotationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Single => "single",
+            Self::Alternating => "alternating",
+            Self::Regenerate => "regenerate",
+        })
+    }
+}
+
+/// How many tags Secrets Manager keeps on one secret.
+pub const MAX_SECRET_TAGS: usize = 50;
+/// The tags of this resource's own besides the specs and the mode: the owner and the records
+/// of up to three versions (the current one, the previous one, and one whose write failed).
+pub const OWN_TAGS: usize = 4;
+
+impl TryFrom<RawProperties> for Properties {
+    type Error = PropertyError;
+
+    fn try_from(raw: RawProperties) -> Result<Self, PropertyError> {
+        let specs = crate::spec::spec_tags(&raw.keys)?.len();
+        let mode = usize::from(raw.rotation.is_some());
+        let total = raw.tags.len() + specs + mode + OWN_TAGS;
+        if total > MAX_SECRET_TAGS {
+            return Err(PropertyError::new(
+                "Tags",
+                format!(
+                    "the secret would carry {total} tags and Secrets Manager keeps at most {MAX_SECRET_TAGS}: \
+                     {} from `Tags`, one `stackwright:spec:<key>` for each of the {specs} generated keys, {mode} for \
+                     `Rotation` and {OWN_TAGS} of the function's own; remove tags, or split the keys over several secrets",
+                    raw.tags.len()
+                ),
+            ));
+        }
+        Ok(Self {
+            name: raw.name,
+            description: raw.description,
+            kms_key_id: raw.kms_key_id,
+            tags: raw.tags,
+            keys: raw.keys,
+            rotate: raw.rotate,
+            adopt: raw.adopt,
+            on_delete: raw.on_delete,
+            recovery_window_in_days: raw.recovery_window_in_days,
+            rotation: raw.rotation,
+        })
+    }
+}
+
+/// The properties as written, each checked on its own; [`Properties`] checks them together.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RawProperties {
+    #[serde(default, deserialize_with = "secret_name")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "description")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "kms_key_id")]
+    kms_key_id: Option<String>,
+    #[serde(default, deserialize_with = "tags")]
+    tags: Vec<Tag>,
+    #[serde(deserialize_with = "keys")]
+    keys: BTreeMap<String, Spec>,
+    #[serde(default, deserialize_with = "rotate")]
+    rotate: Option<String>,
+    #[serde(default)]
+    adopt: Adopt,
+    #[serde(default)]
+    on_delete: OnDelete,
     #[serde(
         default = "default_recovery_window",
         deserialize_with = "recovery_window"
     )]
-    pub recovery_window_in_days: i64,
+    recovery_window_in_days: i64,
+    #[serde(default)]
+    rotation: Option<RotationMode>,
 }
 
 impl Properties {
@@ -377,7 +457,7 @@ impl TryFrom<RawSpec> for Spec {
 }
 
 /// Builds a password's classes from its options.
-fn password_spec(
+pub(crate) fn password_spec(
     length: u16,
     exclude: &str,
     exclude_punctuation: bool,
@@ -802,7 +882,7 @@ mod tests {
             ),
             (
                 json!({"Keys": keys, "Colour": "red"}),
-                "unknown property `Colour`; expected one of `Name`, `Description`, `KmsKeyId`, `Tags`, `Keys`, `Rotate`, `Adopt`, `OnDelete`, `RecoveryWindowInDays`",
+                "unknown property `Colour`; expected one of `Name`, `Description`, `KmsKeyId`, `Tags`, `Keys`, `Rotate`, `Adopt`, `OnDelete`, `RecoveryWindowInDays`, `Rotation`",
             ),
         ];
         for (raw, expected) in cases {
@@ -820,6 +900,59 @@ mod tests {
             err.starts_with("property `Keys`: expected at most"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rotation_names_a_mode() {
+        let keys = json!({"p": {"Generate": "password"}});
+        for (given, mode) in [
+            ("single", RotationMode::Single),
+            ("alternating", RotationMode::Alternating),
+            ("regenerate", RotationMode::Regenerate),
+        ] {
+            let props = parse(json!({"Keys": keys, "Rotation": given})).unwrap();
+            assert_eq!(props.rotation, Some(mode));
+            assert_eq!(mode.to_string(), given);
+        }
+        assert_eq!(parse(json!({"Keys": keys})).unwrap().rotation, None);
+        assert_eq!(
+            reason(json!({"Keys": keys, "Rotation": "Single"})),
+            "property `Rotation`: unknown value `Single`; expected one of `single`, `alternating`, `regenerate`"
+        );
+        // The mode is set through `Rotation`, never through `Tags`.
+        assert!(
+            reason(
+                json!({"Keys": keys, "Tags": [{"Key": "stackwright:rotation", "Value": "single"}]})
+            )
+            .contains("reserved")
+        );
+    }
+
+    #[test]
+    fn the_secrets_tags_must_fit_in_fifty_with_the_functions_own() {
+        let tags = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({"Key": format!("t{i}"), "Value": "x"}))
+                .collect()
+        };
+        let keys = |n: usize| -> serde_json::Map<String, Value> {
+            (0..n)
+                .map(|i| (format!("k{i}"), json!({"Generate": "uuid"})))
+                .chain([("user".to_owned(), json!({"Value": "app"}))])
+                .collect()
+        };
+        // 40 tags, 5 generated keys, the mode and the function's 4: 50.
+        assert!(
+            parse(json!({"Keys": keys(5), "Tags": tags(40), "Rotation": "regenerate"})).is_ok()
+        );
+        assert_eq!(
+            reason(json!({"Keys": keys(6), "Tags": tags(40), "Rotation": "regenerate"})),
+            "property `Tags`: the secret would carry 51 tags and Secrets Manager keeps at most 50: 40 from `Tags`, \
+             one `stackwright:spec:<key>` for each of the 6 generated keys, 1 for `Rotation` and 4 of the \
+             function's own; remove tags, or split the keys over several secrets"
+        );
+        assert!(parse(json!({"Keys": keys(6), "Tags": tags(40)})).is_ok());
+        assert!(parse(json!({"Keys": keys(MAX_GENERATED_KEYS)})).is_ok());
     }
 
     #[test]

@@ -855,6 +855,102 @@ async fn a_name_change_replaces_the_secret(w: &World) {
     assert_eq!(w.current(&old).await, old_values);
 }
 
+/// The tags the seeder keeps for the rotation function: the mode and each generated key's spec.
+fn rotation_tags(tags: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    tags.iter()
+        .filter(|(k, _)| k.starts_with("stackwright:spec:") || k.as_str() == "stackwright:rotation")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+async fn the_mode_and_the_specs_are_kept_in_tags(w: &World) {
+    let stack = w.stack("modetags");
+    let user_tag = json!([{"Key": "team", "Value": "data"}]);
+    let first = json!({"Keys": keys(), "Rotation": "single", "Tags": user_tag});
+    let arn = id_of(&succeeded(
+        &w.invoke(stack.create(LOGICAL, TYPE, first.clone())).await,
+    ));
+    let password_spec = "password length=24 each=true classes=lowercase+uppercase+digits+punctuation exclude=222f405c";
+    let recorded = BTreeMap::from([
+        ("stackwright:rotation", "single"),
+        (
+            "stackwright:spec:api_token",
+            "token bytes=32 encoding=base64url",
+        ),
+        ("stackwright:spec:id", "uuid"),
+        ("stackwright:spec:password", password_spec),
+    ]);
+    assert_eq!(rotation_tags(&w.tags(&arn).await), recorded);
+    let v1 = w.current(&arn).await;
+
+    // An Update changes the mode, drops a key and changes a spec: the tags follow.
+    let mut changed_keys = keys();
+    changed_keys.as_object_mut().unwrap().remove("id");
+    changed_keys["password"]["Length"] = json!(30);
+    let second = json!({"Keys": changed_keys, "Rotation": "alternating", "Tags": user_tag});
+    succeeded(
+        &w.invoke(stack.update(LOGICAL, TYPE, &arn, second.clone(), first.clone()))
+            .await,
+    );
+    let tags = w.tags(&arn).await;
+    assert_eq!(
+        rotation_tags(&tags),
+        BTreeMap::from([
+            ("stackwright:rotation", "alternating"),
+            (
+                "stackwright:spec:api_token",
+                "token bytes=32 encoding=base64url"
+            ),
+            (
+                "stackwright:spec:password",
+                "password length=30 each=true classes=lowercase+uppercase+digits+punctuation exclude=222f405c"
+            ),
+        ])
+    );
+    assert_eq!(tags.get("team").map(String::as_str), Some("data"));
+
+    // The rollback (the old properties again) restores them, and the old values.
+    succeeded(
+        &w.invoke_during(
+            stack.update(LOGICAL, TYPE, &arn, first.clone(), second),
+            ROLLBACK,
+        )
+        .await,
+    );
+    assert_eq!(rotation_tags(&w.tags(&arn).await), recorded);
+    assert_eq!(w.current(&arn).await, v1);
+
+    // `Rotation` removed: its tag goes, the specs stay.
+    let without = json!({"Keys": keys(), "Tags": user_tag});
+    succeeded(
+        &w.invoke(stack.update(LOGICAL, TYPE, &arn, without.clone(), first.clone()))
+            .await,
+    );
+    let mut specs_only = recorded.clone();
+    specs_only.remove("stackwright:rotation");
+    assert_eq!(rotation_tags(&w.tags(&arn).await), specs_only);
+
+    // Tags someone else put on the secret count too: with 43 of theirs it carries 50, no room
+    // is left for the mode's tag, and the Update fails before touching anything.
+    let others: Vec<Value> = (0..43)
+        .map(|i| json!({"Key": format!("other{i:02}"), "Value": "x"}))
+        .collect();
+    w.sm.call("TagResource", &json!({"SecretId": arn, "Tags": others}))
+        .await
+        .unwrap();
+    let before = w.tags(&arn).await;
+    let reason = failed(
+        &w.invoke(stack.update(LOGICAL, TYPE, &arn, first, without))
+            .await,
+    );
+    assert!(
+        reason.contains("would carry 51 tags and Secrets Manager keeps at most 50")
+            && reason.contains("`other00`"),
+        "{reason}"
+    );
+    assert_eq!(w.tags(&arn).await, before, "nothing was changed");
+}
+
 // ----------------------------------------------------------------------------------------
 // Tests: each scenario alone, then all of them together for the suite-wide leak check.
 
@@ -897,5 +993,6 @@ mod scenarios {
         bad_specs_fail_naming_the_key_and_the_property,
         rollback_of_a_rotate_returns_previous_values,
         a_name_change_replaces_the_secret,
+        the_mode_and_the_specs_are_kept_in_tags,
     );
 }
