@@ -20,6 +20,11 @@
 //! the stack.
 //!
 //! The stack's status also says whether an Update is a rollback ([`Phase::is_rollback`]).
+//!
+//! One more read-only call, `DescribeStackEvents`, is made only for an Update during a
+//! rollback: when the failed operation had replaced the resource, CloudFormation's events
+//! name the physical id it had before ([`Phase::replaced`], found by [`replaced_id`]), so a
+//! resource asked to go back can return to that object instead of making a third.
 
 use std::fmt;
 
@@ -59,6 +64,7 @@ pub struct Observed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phase {
     stack_status: String,
+    replaced: Option<String>,
 }
 
 impl Phase {
@@ -66,7 +72,24 @@ impl Phase {
     pub fn new(stack_status: impl Into<String>) -> Self {
         Self {
             stack_status: stack_status.into(),
+            replaced: None,
         }
+    }
+
+    /// Records the physical id the resource had before the operation now rolling back
+    /// replaced it.
+    #[must_use]
+    pub fn with_replaced(mut self, replaced: Option<String>) -> Self {
+        self.replaced = replaced;
+        self
+    }
+
+    /// For an Update during a rollback: the physical id the resource had before the failed
+    /// operation replaced it, as CloudFormation's events tell (`None` when it was not
+    /// replaced, or the events could not be read). That object still exists: CloudFormation
+    /// deletes a replaced id only in the cleanup phase of an operation that succeeded.
+    pub fn replaced(&self) -> Option<&str> {
+        self.replaced.as_deref()
     }
 
     /// The stack's status when the request was confirmed (`UPDATE_IN_PROGRESS`).
@@ -168,6 +191,52 @@ pub fn judge(
         return Err("the resource's current physical id is not the one this request names".into());
     }
     Ok(phase)
+}
+
+/// One of CloudFormation's stack events, as [`replaced_id`] reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackEvent {
+    /// `LogicalResourceId`; the stack's name for the stack's own events.
+    pub logical_id: String,
+    /// `ResourceType`; `AWS::CloudFormation::Stack` for the stack's own events.
+    pub resource_type: String,
+    /// `ResourceStatus`.
+    pub status: String,
+    /// `PhysicalResourceId`, when not empty.
+    pub physical_id: Option<String>,
+}
+
+/// Reads one page of `DescribeStackEvents` (newest first) for the physical id `logical_id`
+/// had before the operation now rolling back replaced it: the newest event of that resource
+/// naming an id other than `current`. A replacement shows as `UPDATE_IN_PROGRESS` under the
+/// old id, then `UPDATE_COMPLETE` under the new one (stack events, "Monitor stack progress"
+/// in the CloudFormation User Guide); the rollback's own events carry the current id.
+///
+/// `Break(Some(id))`: found. `Break(None)`: the stack's own `UPDATE_IN_PROGRESS`, the start
+/// of the failed update, came first, so the resource was not replaced by it. `Continue`: read
+/// the next page.
+pub fn replaced_id(
+    events: &[StackEvent],
+    stack_name: &str,
+    logical_id: &str,
+    current: &str,
+) -> std::ops::ControlFlow<Option<String>> {
+    use std::ops::ControlFlow;
+    for event in events {
+        if event.resource_type == "AWS::CloudFormation::Stack" && event.logical_id == stack_name {
+            if event.status == "UPDATE_IN_PROGRESS" {
+                return ControlFlow::Break(None);
+            }
+            continue;
+        }
+        if event.logical_id != logical_id {
+            continue;
+        }
+        if let Some(id) = event.physical_id.as_deref().filter(|id| *id != current) {
+            return ControlFlow::Break(Some(id.to_owned()));
+        }
+    }
+    ControlFlow::Continue(())
 }
 
 /// The reason a Create or Update that CloudFormation does not confirm is FAILED with.
@@ -287,7 +356,69 @@ impl CloudFormation {
             resource,
         })
     }
+
+    /// `DescribeStackEvents`, page after page (at most [`MAX_EVENT_PAGES`]) until
+    /// [`replaced_id`] decides, by `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// A reason naming the call, when it fails or does not answer in time.
+    pub async fn replaced_id(
+        &self,
+        stack_id: &str,
+        logical_id: &str,
+        current: &str,
+        deadline: Instant,
+    ) -> Result<Option<String>, String> {
+        let client = self.aws.cloudformation().await.map_err(|e| e.to_string())?;
+        let stack_name = crate::request::stack_name(stack_id);
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_EVENT_PAGES {
+            let call = Box::pin(
+                client
+                    .describe_stack_events()
+                    .stack_name(stack_id)
+                    .set_next_token(token.take())
+                    .send(),
+            );
+            let page = within(deadline, call)
+                .await
+                .map_err(|_| {
+                    "CloudFormation did not answer `DescribeStackEvents` in time".to_owned()
+                })?
+                .map_err(|err| call_problem("DescribeStackEvents", &err))?;
+            let events: Vec<StackEvent> = page
+                .stack_events()
+                .iter()
+                .map(|e| StackEvent {
+                    logical_id: e.logical_resource_id().unwrap_or_default().to_owned(),
+                    resource_type: e.resource_type().unwrap_or_default().to_owned(),
+                    status: e
+                        .resource_status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    physical_id: e
+                        .physical_resource_id()
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned),
+                })
+                .collect();
+            if let std::ops::ControlFlow::Break(found) =
+                replaced_id(&events, stack_name, logical_id, current)
+            {
+                return Ok(found);
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
 }
+
+/// How many pages of stack events (100 each) [`CloudFormation::replaced_id`] reads at most.
+pub const MAX_EVENT_PAGES: usize = 10;
 
 /// CloudFormation's answer for a stack or resource it does not know: `ValidationError`,
 /// "Stack with id … does not exist" / "Resource … does not exist for stack …".
@@ -302,8 +433,9 @@ fn call_problem<E: ProvideErrorMetadata + std::error::Error + 'static, R: fmt::D
 ) -> String {
     let hint = match err.code() {
         Some("AccessDenied" | "AccessDeniedException") => format!(
-            "; give the function's role `cloudformation:DescribeStacks` and \
-             `cloudformation:DescribeStackResource` on its stack (the template does), or set \
+            "; give the function's role `cloudformation:DescribeStacks`, \
+             `cloudformation:DescribeStackResource` and `cloudformation:DescribeStackEvents` \
+             on its stack (the template does), or set \
              `{CONFIRM_VARIABLE}=off` where it cannot have them"
         ),
         _ => String::new(),
@@ -334,6 +466,60 @@ mod tests {
                 physical_id: id.map(str::to_owned),
             }),
         }
+    }
+
+    fn event(logical_id: &str, kind: &str, status: &str, id: Option<&str>) -> StackEvent {
+        StackEvent {
+            logical_id: logical_id.into(),
+            resource_type: kind.into(),
+            status: status.into(),
+            physical_id: id.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_rolled_back_replacement_finds_the_id_the_failed_update_replaced() {
+        use std::ops::ControlFlow;
+        const HOOK: &str = "Custom::Http";
+        const STACK: &str = "AWS::CloudFormation::Stack";
+        // Newest first, as DescribeStackEvents lists them.
+        let events = [
+            event("Hook", HOOK, "UPDATE_IN_PROGRESS", Some("7")),
+            event("app", STACK, "UPDATE_ROLLBACK_IN_PROGRESS", Some("arn")),
+            event("Db", HOOK, "UPDATE_FAILED", Some("db")),
+            event("Hook", HOOK, "UPDATE_COMPLETE", Some("7")),
+            event("Hook", HOOK, "UPDATE_IN_PROGRESS", Some("3")),
+            event("app", STACK, "UPDATE_IN_PROGRESS", Some("arn")),
+            event("Hook", HOOK, "CREATE_COMPLETE", Some("1")),
+        ];
+        assert_eq!(
+            replaced_id(&events, "app", "Hook", "7"),
+            ControlFlow::Break(Some("3".into()))
+        );
+        // Updated in place by the failed operation: only the current id appears before its
+        // start, so nothing older is taken for it.
+        let in_place = [
+            event("Hook", HOOK, "UPDATE_IN_PROGRESS", Some("3")),
+            event("app", STACK, "UPDATE_ROLLBACK_IN_PROGRESS", Some("arn")),
+            event("Hook", HOOK, "UPDATE_COMPLETE", Some("3")),
+            event("Hook", HOOK, "UPDATE_IN_PROGRESS", Some("3")),
+            event("app", STACK, "UPDATE_IN_PROGRESS", Some("arn")),
+            event("Hook", HOOK, "CREATE_COMPLETE", Some("1")),
+        ];
+        assert_eq!(
+            replaced_id(&in_place, "app", "Hook", "3"),
+            ControlFlow::Break(None)
+        );
+        // The start of the operation is on a later page.
+        assert_eq!(
+            replaced_id(&events[..3], "app", "Hook", "7"),
+            ControlFlow::Continue(())
+        );
+        // Another resource's ids are not this one's.
+        assert_eq!(
+            replaced_id(&events, "app", "Other", "7"),
+            ControlFlow::Break(None)
+        );
     }
 
     #[test]

@@ -94,6 +94,14 @@ impl<P> Request<P> {
         self.phase.as_ref().map(Phase::is_rollback)
     }
 
+    /// On an Update during a rollback, the physical id this resource had before the failed
+    /// operation replaced it (CloudFormation's events say; see [`Phase::replaced`]). A
+    /// resource that would replace again can answer with this id instead: the object still
+    /// exists, and CloudFormation then deletes the current id in the rollback's cleanup.
+    pub fn replaced_id(&self) -> Option<&str> {
+        self.phase.as_ref().and_then(Phase::replaced)
+    }
+
     /// The stack's name, from `StackId` (`arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`).
     pub fn stack_name(&self) -> &str {
         stack_name(&self.stack_id)

@@ -620,7 +620,33 @@ impl<R: CustomResource> Runner<R> {
                 tracing::warn!(why = %why, took_ms, "CloudFormation does not confirm the request: nothing is done")
             }
         }
-        verdict.map(Some).map_err(Unconfirmed::Refused)
+        let phase = verdict.map_err(Unconfirmed::Refused)?;
+        if envelope.request_type != RequestType::Update
+            || !phase.is_rollback()
+            || phase.is_cleanup()
+        {
+            return Ok(Some(phase));
+        }
+        // The rollback of an update: was the resource replaced by the failed operation?
+        let current = ids.physical_resource_id.as_deref().unwrap_or_default();
+        let replaced = match Box::pin(cloudformation.replaced_id(
+            &ids.stack_id,
+            &ids.logical_resource_id,
+            current,
+            deadlines.soft,
+        ))
+        .await
+        {
+            Ok(replaced) => replaced,
+            Err(problem) => {
+                tracing::warn!(problem = %problem, "could not read the stack's events; the resource is told of no replaced id");
+                None
+            }
+        };
+        if let Some(id) = &replaced {
+            tracing::info!(replaced_id = %id, "CloudFormation's events show the failed update replaced this resource");
+        }
+        Ok(Some(phase.with_replaced(replaced)))
     }
 
     /// The switches an Update's properties ask for that the stage does not allow: the

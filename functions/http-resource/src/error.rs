@@ -67,6 +67,18 @@ fn deadline_text(attempts: u32, wait: Duration, last: &str) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A replacement at another place (`BaseUrl`, `Create.Path`, `Create.Method`) got the
+    /// current object's id, which CloudFormation would take for an update in place.
+    #[error(
+        "the API gave the new object the id `{id}`, the id of the current object at the old place; CloudFormation would take that for an update in place and never delete the old object, so the move is refused and the old object stays current ({note}). To move the object, give the resource a new logical id in the same deploy: CloudFormation then creates the new one and deletes the old one once the update succeeds"
+    )]
+    MovedUnderSameId {
+        /// The id both objects have.
+        id: String,
+        /// What became of the new object.
+        note: String,
+    },
+
     /// The server answered with a status the operation does not accept.
     #[error("{exchange} answered {status} {body}{after}{hint}")]
     Status {

@@ -355,6 +355,59 @@ impl Session<'_> {
         }
     }
 
+    /// The rollback of a replacement, when CloudFormation sends the old properties to the new
+    /// id: the object the failed update replaced (`previous`, from CloudFormation's events)
+    /// still exists, so the answer names it again instead of creating a third, and
+    /// CloudFormation deletes the new one in the rollback's cleanup. With `Read`, the object
+    /// is read first (for `Outputs`, and to see it is there); `None` when it is gone (404,
+    /// 410): then a new one is created as usual, and nothing is left behind.
+    async fn return_to(&self, previous: &str) -> Result<Option<Outcome>, Error> {
+        let props = self.props;
+        if !endpoint::usable_id(previous) {
+            tracing::warn!(
+                replaced_id = previous,
+                "the id the failed update replaced cannot be put into a path; creating a new object"
+            );
+            return Ok(None);
+        }
+        let Some(read) = &props.read else {
+            if !props.outputs.is_empty() {
+                tracing::warn!(
+                    replaced_id = previous,
+                    "no `Read` operation: the object the failed update replaced is current again without `Outputs`"
+                );
+            }
+            tracing::info!(
+                replaced_id = previous,
+                "rolling back a replacement: the object it replaced is current again"
+            );
+            return Ok(Some(Outcome::new(previous).no_echo(props.no_echo)));
+        };
+        let answer = match self.sender.send(Op::Read, read, Some(previous), None).await {
+            Ok(answer) => answer,
+            Err(Error::Status { status, .. })
+                if status.starts_with("404") || status.starts_with("410") =>
+            {
+                tracing::warn!(
+                    replaced_id = previous,
+                    "the object the failed update replaced is gone; creating a new one"
+                );
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        let data = self.outputs(&answer, previous).await?;
+        tracing::info!(
+            replaced_id = previous,
+            "rolling back a replacement: the object it replaced is current again"
+        );
+        Ok(Some(
+            Outcome::new(previous)
+                .with_data(data)
+                .no_echo(props.no_echo),
+        ))
+    }
+
     async fn update(
         &self,
         request: &Request<Properties>,
@@ -363,9 +416,28 @@ impl Session<'_> {
         let props = self.props;
         let id = request.physical_id();
         match plan {
-            UpdatePlan::Replace { why } => {
+            UpdatePlan::Replace { why, moved } => {
+                if let Some(previous) = request.replaced_id()
+                    && let Some(outcome) = self.return_to(previous).await?
+                {
+                    return Ok(outcome);
+                }
                 tracing::info!(physical_id = %id, why, "replacing the object: creating a new one; CloudFormation then deletes the old id");
-                self.create(request).await
+                let outcome = self.create(request).await?;
+                if moved
+                    && outcome.physical_id() == Some(id)
+                    && request.rolling_back() != Some(true)
+                {
+                    // CloudFormation would take the same id for an update in place, and never
+                    // delete the object at the old place.
+                    tracing::error!(physical_id = %id, "the new object got the current object's id at another place: refusing the move");
+                    let note = self.undo_create(id).await;
+                    return Err(Error::MovedUnderSameId {
+                        id: id.to_owned(),
+                        note,
+                    });
+                }
+                Ok(outcome)
             }
             UpdatePlan::InPlace => {
                 let Some(update) = &props.update else {

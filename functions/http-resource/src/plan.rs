@@ -30,6 +30,9 @@ pub enum UpdatePlan {
     Replace {
         /// Why, for the log.
         why: String,
+        /// Whether the new object lives somewhere else (`BaseUrl`, `Create.Path` or
+        /// `Create.Method` changed), so the API may give it the old one's id.
+        moved: bool,
     },
     /// Send the `Update` operation to the current id.
     InPlace,
@@ -54,6 +57,7 @@ pub fn plan_update(new: &Properties, old: Option<&Properties>) -> UpdatePlan {
             UpdatePlan::Replace {
                 why: "the previous properties cannot be read and there is no `Update` operation"
                     .into(),
+                moved: false,
             }
         };
     };
@@ -65,6 +69,7 @@ pub fn plan_update(new: &Properties, old: Option<&Properties>) -> UpdatePlan {
     if let Some((name, _)) = moved.iter().find(|(_, changed)| *changed) {
         return UpdatePlan::Replace {
             why: format!("`{name}` changed: the object belongs somewhere else"),
+            moved: true,
         };
     }
     if new.update.is_some() {
@@ -73,6 +78,7 @@ pub fn plan_update(new: &Properties, old: Option<&Properties>) -> UpdatePlan {
     if old.create.body != new.create.body {
         return UpdatePlan::Replace {
             why: "`Create.Body` changed and there is no `Update` operation".into(),
+            moved: false,
         };
     }
     if new.outputs.is_empty() {
@@ -82,6 +88,7 @@ pub fn plan_update(new: &Properties, old: Option<&Properties>) -> UpdatePlan {
     } else {
         UpdatePlan::Replace {
             why: "there is no `Update` operation, and without `Read` the `Outputs` can only be had by creating the object again".into(),
+            moved: false,
         }
     }
 }
@@ -124,14 +131,14 @@ mod tests {
         );
         assert!(matches!(
             plan_update(&moved, Some(&old)),
-            UpdatePlan::Replace { why } if why.contains("`BaseUrl`")
+            UpdatePlan::Replace { why, moved: true } if why.contains("`BaseUrl`")
         ));
         let path = props(
             json!({"Create": {"Path": "/other/hooks"}, "Update": {"Method": "PATCH", "Path": "/hooks/{id}"}}),
         );
         assert!(matches!(
             plan_update(&path, Some(&old)),
-            UpdatePlan::Replace { why } if why.contains("`Create.Path`")
+            UpdatePlan::Replace { why, moved: true } if why.contains("`Create.Path`")
         ));
         let body = props(
             json!({"Create": {"Path": "/hooks", "Body": {"a": "2"}}, "Update": {"Method": "PATCH", "Path": "/hooks/{id}"}}),
@@ -146,7 +153,7 @@ mod tests {
         let body = props(json!({"Create": {"Path": "/hooks", "Body": {"a": "2"}}}));
         assert!(matches!(
             plan_update(&body, Some(&old)),
-            UpdatePlan::Replace { why } if why.contains("`Create.Body`")
+            UpdatePlan::Replace { why, moved: false } if why.contains("`Create.Body`")
         ));
         assert!(matches!(
             plan_update(&old, None),
@@ -161,7 +168,7 @@ mod tests {
         let outputs = props(json!({"Outputs": {"Url": "/url"}}));
         assert!(matches!(
             plan_update(&outputs, Some(&old)),
-            UpdatePlan::Replace { why } if why.contains("`Read`")
+            UpdatePlan::Replace { why, .. } if why.contains("`Read`")
         ));
         // A rollback (the old properties again) is decided the same way.
         assert_eq!(plan_update(&old, Some(&old)), UpdatePlan::Keep);

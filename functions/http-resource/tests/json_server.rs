@@ -146,3 +146,114 @@ async fn a_create_that_cannot_answer_its_outputs_leaves_no_object_behind() {
     // CloudFormation never learns a failed Create's id, so the function cleaned up itself.
     assert_eq!(api.get("/hooks").await.1, json!([]));
 }
+
+/// Two APIs: the hook moves from the first to the second, which already holds two hooks, so
+/// the new object's id (3) is not the old one's (1).
+async fn two_apis() -> (JsonServer, JsonServer) {
+    let first = JsonServer::start(json!({"hooks": []})).await.unwrap();
+    let second =
+        JsonServer::start(json!({"hooks": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}))
+            .await
+            .unwrap();
+    (first, second)
+}
+
+fn ids(hooks: &Value) -> Vec<u64> {
+    hooks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_move_returns_to_the_object_it_replaced_under_both_sequences() {
+    for update_back in [true, false] {
+        let (first, second) = two_apis().await;
+        let s = Setup::new("http-move-rollback").await;
+        let v1 = hook(&first.base_url(), "web");
+        let v2 = hook(&second.base_url(), "web");
+        assert_eq!(
+            succeeded(&s.invoke(s.create(v1.clone())).await)["PhysicalResourceId"],
+            "1"
+        );
+
+        // Given a deploy that moves the hook to the second API (a replacement),
+        let moved = succeeded(&s.invoke(s.update("1", v2.clone(), v1.clone())).await);
+        assert_eq!(moved["PhysicalResourceId"], "3");
+        assert_eq!(ids(&second.get("/hooks").await.1), [1, 2, 3]);
+
+        // when a later resource fails and CloudFormation rolls the stack back,
+        if update_back {
+            // by an Update of the new id with the old properties, then the answer names the
+            // object the move replaced again, read for its outputs, and no third is made;
+            let event = s.update("3", v1.clone(), v2.clone());
+            let back = succeeded(
+                &s.invoke_during(event.clone(), "UPDATE_ROLLBACK_IN_PROGRESS")
+                    .await,
+            );
+            assert_eq!(back["PhysicalResourceId"], "1", "update-back");
+            assert_eq!(back["Data"]["Name"], "web");
+            assert_eq!(ids(&first.get("/hooks").await.1), [1]);
+            // delivered again, the same;
+            let again = s.invoke_during(event, "UPDATE_ROLLBACK_IN_PROGRESS").await;
+            assert_eq!(succeeded(&again)["PhysicalResourceId"], "1");
+            // and the rollback's cleanup deletes the new id, with the properties it had.
+            succeeded(
+                &s.invoke_during(
+                    s.delete("3", v2.clone()),
+                    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                )
+                .await,
+            );
+        } else {
+            // by a Delete of the new id, then the new object goes.
+            succeeded(
+                &s.invoke_during(s.delete("3", v2.clone()), "UPDATE_ROLLBACK_IN_PROGRESS")
+                    .await,
+            );
+        }
+
+        // Either way, the first API holds the original hook alone, and the second only what
+        // it had before.
+        assert_eq!(
+            ids(&first.get("/hooks").await.1),
+            [1],
+            "update_back: {update_back}"
+        );
+        assert_eq!(
+            ids(&second.get("/hooks").await.1),
+            [1, 2],
+            "update_back: {update_back}"
+        );
+        assert_eq!(first.get("/hooks/1").await.1["name"], "web");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_whose_new_object_gets_the_old_id_is_refused_and_undone() {
+    // Both APIs number from 1: the moved hook would be `1` too.
+    let first = JsonServer::start(json!({"hooks": []})).await.unwrap();
+    let second = JsonServer::start(json!({"hooks": []})).await.unwrap();
+    let s = Setup::new("http-move-same-id").await;
+    let v1 = hook(&first.base_url(), "web");
+    let v2 = hook(&second.base_url(), "web");
+    succeeded(&s.invoke(s.create(v1.clone())).await);
+
+    let reason = support::failed(&s.invoke(s.update("1", v2, v1)).await);
+    assert!(
+        reason.contains("the id `1`, the id of the current object at the old place"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("the new object `1` was deleted again"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("give the resource a new logical id"),
+        "{reason}"
+    );
+    assert_eq!(ids(&second.get("/hooks").await.1), Vec::<u64>::new());
+    assert_eq!(ids(&first.get("/hooks").await.1), [1]);
+}

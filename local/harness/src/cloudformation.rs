@@ -1,6 +1,7 @@
-//! CloudFormation's own API, the two read-only calls a function makes to confirm a request
-//! (`DescribeStacks` and `DescribeStackResource`), served from what the harness knows: the
-//! stack operations it is driving.
+//! CloudFormation's own API, the read-only calls a function makes to confirm a request
+//! (`DescribeStacks` and `DescribeStackResource`, and `DescribeStackEvents` for an Update
+//! during a rollback), served from what the harness knows: the stack operations it is
+//! driving, and the events they made.
 //!
 //! [`crate::Lambda::invoke`] records the operation each event belongs to as in progress
 //! before delivering it, and as complete once answered, so every test runs with the check
@@ -36,7 +37,54 @@ struct Known {
     resources: HashMap<(String, String), Resource>,
     /// Every call received: `Action`.
     calls: Vec<String>,
+    /// Stack ARN → its events, oldest first.
+    events: HashMap<String, Vec<StackEvent>>,
 }
+
+/// One stack event, as `DescribeStackEvents` lists it.
+#[derive(Debug, Clone)]
+struct StackEvent {
+    logical_id: String,
+    kind: String,
+    status: String,
+    physical_id: Option<String>,
+}
+
+impl Known {
+    /// Records a resource's event.
+    fn event(&mut self, ids: &Ids<'_>, status: &str, physical_id: Option<String>) {
+        self.events
+            .entry(ids.stack_id.clone())
+            .or_default()
+            .push(StackEvent {
+                logical_id: ids.logical_id.clone(),
+                kind: ids.kind.to_owned(),
+                status: status.to_owned(),
+                physical_id,
+            });
+    }
+
+    /// Records the stack's own event when its status changed since the last one recorded
+    /// (every event of an operation carries the operation's status).
+    fn stack_event(&mut self, stack_id: &str, status: &str) {
+        let events = self.events.entry(stack_id.to_owned()).or_default();
+        let last = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == STACK_TYPE)
+            .map(|e| e.status.as_str());
+        if last != Some(status) {
+            events.push(StackEvent {
+                logical_id: stack_id.split('/').nth(1).unwrap_or_default().to_owned(),
+                kind: STACK_TYPE.to_owned(),
+                status: status.to_owned(),
+                physical_id: Some(stack_id.to_owned()),
+            });
+        }
+    }
+}
+
+const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 
 /// CloudFormation's `DescribeStacks` and `DescribeStackResource` on 127.0.0.1. Cheap to clone;
 /// stops when the last clone is dropped.
@@ -108,6 +156,7 @@ impl CloudFormationApi {
     pub fn set_stack(&self, stack_id: &str, status: &str) {
         if let Ok(mut known) = self.known.lock() {
             known.stacks.insert(stack_id.to_owned(), status.to_owned());
+            known.stack_event(stack_id, status);
         }
     }
 
@@ -135,7 +184,8 @@ impl CloudFormationApi {
         }
     }
 
-    /// The actions received so far, in order (`DescribeStacks`, `DescribeStackResource`).
+    /// The actions received so far, in order (`DescribeStacks`, `DescribeStackResource`,
+    /// `DescribeStackEvents`).
     pub fn calls(&self) -> Vec<String> {
         self.known
             .lock()
@@ -164,6 +214,8 @@ impl CloudFormationApi {
         known
             .stacks
             .insert(ids.stack_id.clone(), stack_status.to_owned());
+        known.stack_event(&ids.stack_id, stack_status);
+        known.event(&ids, resource_status, ids.physical_id.clone());
         *known.in_flight.entry(ids.stack_id.clone()).or_default() += 1;
         // In a cleanup phase a replaced resource keeps its new id and status while the Delete
         // names the old one; a resource removed from the template is deleted under its own.
@@ -222,7 +274,8 @@ impl CloudFormationApi {
             let physical_id = answer
                 .and_then(|a| a["PhysicalResourceId"].as_str())
                 .map(str::to_owned)
-                .or(ids.physical_id);
+                .or_else(|| ids.physical_id.clone());
+            known.event(&ids, &status, physical_id.clone());
             known.resources.insert(
                 key,
                 Resource {
@@ -251,6 +304,7 @@ fn ended(status: &str) -> String {
 
 struct Ids<'a> {
     request_type: &'a str,
+    kind: &'a str,
     stack_id: String,
     logical_id: String,
     physical_id: Option<String>,
@@ -260,6 +314,9 @@ impl<'a> Ids<'a> {
     fn of(event: &'a Value) -> Option<Self> {
         Some(Self {
             request_type: event["RequestType"].as_str()?,
+            kind: event["ResourceType"]
+                .as_str()
+                .unwrap_or("AWS::CloudFormation::CustomResource"),
             stack_id: event["StackId"].as_str()?.to_owned(),
             logical_id: event["LogicalResourceId"].as_str()?.to_owned(),
             physical_id: event["PhysicalResourceId"].as_str().map(str::to_owned),
@@ -340,10 +397,48 @@ async fn serve(AxumState(known): AxumState<Arc<Mutex<Known>>>, body: Bytes) -> i
                 ),
             )
         }
+        "DescribeStackEvents" => {
+            // Newest first, on one page.
+            let members: String = known
+                .events
+                .get(&stack_id)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(n, e)| {
+                    let physical = e
+                        .physical_id
+                        .as_deref()
+                        .map(|id| format!("<PhysicalResourceId>{}</PhysicalResourceId>", xml(id)))
+                        .unwrap_or_default();
+                    format!(
+                        "<member><StackId>{}</StackId><EventId>{n}</EventId>\
+                         <StackName>{}</StackName><LogicalResourceId>{}</LogicalResourceId>\
+                         {physical}<ResourceType>{}</ResourceType>\
+                         <Timestamp>2026-12-01T00:00:00.000Z</Timestamp>\
+                         <ResourceStatus>{}</ResourceStatus></member>",
+                        xml(&stack_id),
+                        xml(&stack_name),
+                        xml(&e.logical_id),
+                        xml(&e.kind),
+                        xml(&e.status)
+                    )
+                })
+                .collect();
+            ok(
+                "DescribeStackEvents",
+                &format!("<StackEvents>{members}</StackEvents>"),
+            )
+        }
         other => error(
             StatusCode::BAD_REQUEST,
             "InvalidAction",
-            &format!("the harness serves DescribeStacks and DescribeStackResource, not {other}"),
+            &format!(
+                "the harness serves DescribeStacks, DescribeStackResource and \
+                 DescribeStackEvents, not {other}"
+            ),
         ),
     }
 }

@@ -10,6 +10,7 @@ use std::process::Command;
 use harness::SecretsManager;
 use serde_json::Value;
 use stage_runner::engine::{self, Options, Report};
+use stage_runner::plan::ReplacedRollback;
 use stage_runner::services;
 
 struct Stage {
@@ -98,7 +99,7 @@ impl Stage {
                     dir.path().join("seeds").display().to_string(),
                 ),
             ],
-            replaced_rollback: stage_runner::plan::ReplacedRollback::DeleteNew,
+            replaced_rollback: ReplacedRollback::DeleteNew,
         };
         Self {
             dir,
@@ -461,4 +462,164 @@ async fn a_protected_stage_retains_its_data_on_down() {
         "{out}"
     );
     stage.down().await;
+}
+
+/// The secrets moto holds, by name, scheduled deletions included.
+async fn secret_names(stage: &Stage) -> Vec<String> {
+    let mut names: Vec<String> = stage
+        .secrets()
+        .list_secrets(true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// The ids of the objects in one of the HTTP stand-in's collections.
+async fn hook_ids(stage: &Stage, collection: &str) -> Vec<String> {
+    let body: Value = reqwest::get(format!(
+        "http://127.0.0.1:{}/{collection}",
+        stage.port("api-local")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut ids: Vec<String> = body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| o["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// One deploy that replaces the app secret (a new `Name`) and the webhook (a new path),
+/// narrows the app user's grants in place, and then fails on a resource added after them
+/// all: the stack rolls back, under either of the two sequences CloudFormation may send a
+/// replaced custom resource, to exactly what it was.
+async fn a_failed_update_leaves_nothing_behind(sequence: ReplacedRollback) {
+    let mut stage = Stage::new("dev");
+    stage.options.replaced_rollback = sequence;
+    let (report, out) = stage.up().await;
+    assert!(report.ok, "{out}");
+    let ids: Vec<(String, String)> = [
+        "AppSecret",
+        "DatabaseMigration",
+        "AppDatabaseUserSecret",
+        "AppDatabaseUser",
+        "DeployWebhook",
+    ]
+    .iter()
+    .map(|id| (id.to_string(), stage.physical_id(id)))
+    .collect();
+    let secrets = secret_names(&stage).await;
+    let hooks = hook_ids(&stage, "hooks").await;
+    assert_eq!(hooks.len(), 1, "{out}");
+    let login = format!("{}_app", stage.database);
+    let can_insert = format!("SELECT has_table_privilege('{login}', 'local_marker', 'INSERT')");
+    assert_eq!(
+        stage.sql(&stage.database, &can_insert).as_deref(),
+        Some("t")
+    );
+
+    let template = std::fs::read_to_string(&stage.options.template).unwrap();
+    let changed = template
+        .replace(
+            "# Name: default <stack name>/AppSecret, under the prefix the seeder's policy allows.",
+            "Name: !Sub '${AWS::StackName}/AppSecretMoved'",
+        )
+        .replace("Path: /hooks\n", "Path: /hooks2\n")
+        .replace("Path: /hooks/{id}\n", "Path: /hooks2/{id}\n")
+        .replace(
+            "        - Privileges: ReadWrite\n          Schema: public",
+            "        - Privileges: ReadOnly\n          Schema: public",
+        )
+        .replace(
+            "\nOutputs:\n",
+            "  Broken:\n    Type: Custom::DatabaseMigration\n    DependsOn: [DeployWebhook, AppDatabaseUser, AppSecret]\n    Properties:\n      ServiceToken: !Ref DbMigrationFunction.Alias\n      SecretArn: not-a-secret\n\nOutputs:\n",
+        );
+    for (from, what) in [
+        ("AppSecretMoved", "the secret's new name"),
+        ("/hooks2", "the webhook's new path"),
+        ("Privileges: ReadOnly", "the narrower grant"),
+        ("  Broken:", "the failing resource"),
+    ] {
+        assert!(changed.contains(from), "the template changed: {what}");
+    }
+    std::fs::write(&stage.options.template, changed).unwrap();
+
+    // When the deploy runs, it replaces and updates, fails on `Broken`, and rolls back.
+    let (report, out) = stage.up().await;
+    assert!(!report.ok, "{out}");
+    assert_eq!(
+        report.statuses("Broken")[..2],
+        ["CREATE_IN_PROGRESS", "CREATE_FAILED"],
+        "{out}"
+    );
+    for replaced in ["AppSecret", "DeployWebhook"] {
+        let statuses = report.statuses(replaced);
+        assert_eq!(
+            statuses[..2],
+            ["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
+            "{replaced}: {out}"
+        );
+    }
+    assert_eq!(
+        report.statuses(&stage.name).last(),
+        Some(&"UPDATE_ROLLBACK_COMPLETE"),
+        "{out}"
+    );
+
+    // Then every resource has its pre-update id, and nothing the deploy made is left: no
+    // secret under the new name, no hook in the new collection, the grant as it was.
+    for (id, physical_id) in &ids {
+        assert_eq!(
+            &stage.physical_id(id),
+            physical_id,
+            "{id} under {sequence:?}: {out}"
+        );
+    }
+    assert_eq!(secret_names(&stage).await, secrets, "{sequence:?}: {out}");
+    assert_eq!(
+        hook_ids(&stage, "hooks").await,
+        hooks,
+        "{sequence:?}: {out}"
+    );
+    assert_eq!(
+        hook_ids(&stage, "hooks2").await,
+        Vec::<String>::new(),
+        "{sequence:?}: {out}"
+    );
+    assert_eq!(
+        stage.sql(&stage.database, &can_insert).as_deref(),
+        Some("t"),
+        "{sequence:?}: {out}"
+    );
+    let value = stage
+        .secrets()
+        .get_secret_value(&ids[0].1, None, None)
+        .await
+        .unwrap();
+    let keys: Value = serde_json::from_str(value.string.as_deref().unwrap()).unwrap();
+    assert_eq!(keys["db_username"], "app", "{sequence:?}");
+
+    // And the stage still goes down cleanly.
+    let (report, out) = stage.down().await;
+    assert!(report.ok, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_update_leaves_nothing_behind_when_replacements_are_deleted() {
+    a_failed_update_leaves_nothing_behind(ReplacedRollback::DeleteNew).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_update_leaves_nothing_behind_when_replacements_are_updated_back() {
+    a_failed_update_leaves_nothing_behind(ReplacedRollback::UpdateBack).await;
 }

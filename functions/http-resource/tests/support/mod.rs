@@ -77,6 +77,18 @@ impl Setup {
         invocation
     }
 
+    /// As [`Setup::invoke`], while CloudFormation says the stack is `stack_status`
+    /// (`UPDATE_ROLLBACK_IN_PROGRESS`, a cleanup phase).
+    pub async fn invoke_during(&self, event: Value, stack_status: &str) -> Invocation {
+        let invocation = self
+            .lambda
+            .invoke_during(event, stack_status)
+            .await
+            .expect("invoke");
+        self.assert_no_leak();
+        invocation
+    }
+
     pub fn assert_no_leak(&self) {
         let secrets = self.secrets.lock().unwrap().clone();
         harness::assert_no_leak(&self.lambda, &self.responses, &secrets);
