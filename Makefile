@@ -5,13 +5,15 @@ VENV  := $(CURDIR)/.venv
 # cargo-lambda needs zig on PATH; sam needs cargo-lambda.
 export PATH := $(VENV)/bin:$(PATH)
 STAGE ?= dev
+SEQUENCE ?= delete-new
 FUNCTIONS := db-migration secret-seeder http-resource failure-responder db-user
 
-.PHONY: help tools services lint fmt test test-unit build watch invoke clean demo up down status services-stop bench fuzz fuzz-ci
+.PHONY: help tools services lint fmt test test-unit build watch invoke clean demo up down status services-stop bench fuzz fuzz-ci rollback-demo
 
 help:
 	@echo "make up STAGE=dev    run the stage's custom resources locally (CloudFormation's lifecycle)"
 	@echo "make down STAGE=dev  delete them in reverse order; make status STAGE=dev shows them"
+	@echo "make rollback-demo   up, then a deploy that fails mid-update and rolls back (SEQUENCE=delete-new|update-back)"
 	@echo "make test            build everything and run every test (installs tools, starts services)"
 	@echo "make test-unit       unit tests and doctests only, with no service at all (the fast loop)"
 	@echo "make fuzz            every fuzz target for FUZZ_SECONDS (60) each (nightly, cargo-fuzz); make fuzz-ci: 10 s each"
@@ -99,6 +101,15 @@ down: tools local-build
 	$(STACKWRIGHT) local down --stage $(STAGE)
 
 status: local-build
+	$(STACKWRIGHT) local status --stage $(STAGE)
+
+# A deploy that fails mid-update (scripts/failing-update.py), to watch CloudFormation's
+# rollback; SEQUENCE is what a replaced resource is sent (docs/local-stage.md).
+rollback-demo: tools services local-build
+	$(STACKWRIGHT) local up --stage $(STAGE)
+	mkdir -p .local
+	python3 scripts/failing-update.py template.yaml .local/failing-update.yaml
+	-$(STACKWRIGHT) local up --stage $(STAGE) --template .local/failing-update.yaml --replaced-rollback $(SEQUENCE)
 	$(STACKWRIGHT) local status --stage $(STAGE)
 
 services-stop: local-build

@@ -48,7 +48,9 @@
 //! 9. **Is CloudFormation really asking?** ([`confirm`]): before a request acts, the
 //!    library asks CloudFormation (`DescribeStacks`, `DescribeStackResource`) whether it is
 //!    part of a stack operation in progress; a Create or Update it does not confirm is FAILED,
-//!    a Delete retains. The stack's status tells a rollback apart ([`Request::phase`]).
+//!    a Delete retains. The stack's status tells a rollback apart ([`Request::phase`]); for an
+//!    Update during a rollback, `DescribeStackEvents` tells which id the failed update replaced
+//!    ([`Request::replaced_id`]).
 //!    `STACKWRIGHT_CONFIRM=off` in the environment turns it off.
 //! 10. **Destructive switches are the stage's** ([`trust::Allowed`]): what a resource's
 //!     properties ask for through [`CustomResource::switches`] takes effect only when
