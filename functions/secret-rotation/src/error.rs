@@ -28,13 +28,41 @@ pub enum Error {
 
     /// The tag names a mode this function does not have yet.
     #[error(
-        "rotation mode `{mode}` of secret `{secret}` is not built yet; only `single` is (tag `stackwright:rotation`)"
+        "rotation mode `{mode}` of secret `{secret}` is not built yet; only `single` and `regenerate` are (tag `stackwright:rotation`)"
     )]
     ModeNotBuilt {
         /// The secret.
         secret: String,
         /// The tag's value.
         mode: String,
+    },
+
+    /// `regenerate`: the secret records no spec, so nothing would be made anew.
+    #[error(
+        "secret `{0}` has no tag `stackwright:spec:<key>`; `regenerate` makes anew each key whose spec the seeder recorded (a `Custom::SeededSecret` with `Generate` keys), and this secret records none"
+    )]
+    NoSpecs(String),
+
+    /// A `stackwright:spec:<key>` tag is not a spec.
+    #[error("secret `{secret}` has tag `{tag}` that is not a spec: {problem}")]
+    BadSpec {
+        /// The secret.
+        secret: String,
+        /// The tag.
+        tag: String,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// testSecret of `regenerate`: the pending value is not what createSecret makes.
+    #[error("version `{token}` (AWSPENDING) of secret `{secret}`: {problem}")]
+    BadPending {
+        /// The secret.
+        secret: String,
+        /// The `ClientRequestToken`.
+        token: String,
+        /// What is wrong, naming keys only.
+        problem: String,
     },
 
     /// The tag names no mode.

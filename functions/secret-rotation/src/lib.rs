@@ -15,11 +15,15 @@
 //!
 //! # Modes
 //!
-//! Only `single` is built: a new password, set through the admin secret the user secret's
-//! `masterarn` names, after checking that both name the same server and that the current
-//! password (or already the pending one) logs in. `testSecret` logs in with `AWSPENDING` and
-//! runs a query; when it cannot log in, it sets the current password back. `alternating` and
-//! `regenerate` fail the step saying they are not built yet.
+//! - `single`: a new password, set through the admin secret the user secret's `masterarn`
+//!   names, after checking that both name the same server and that the current password (or
+//!   already the pending one) logs in. `testSecret` logs in with `AWSPENDING` and runs a query;
+//!   when it cannot log in, it sets the current password back. The new password follows the
+//!   spec the seeder recorded (`stackwright:spec:password`), or 32 letters and digits.
+//! - `regenerate` (signing keys, tokens that are not logins): each key whose spec the seeder
+//!   recorded (`stackwright:spec:<key>`) made anew with it, every other key kept; no login, so
+//!   setSecret does nothing and testSecret checks the pending value.
+//! - `alternating` fails the step saying it is not built yet.
 
 pub mod error;
 pub mod plan;

@@ -3,6 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use custom_resource::Secret;
+use secret_seeder::generate;
+use secret_seeder::properties::Generator;
+use secret_seeder::spec::{self, SPEC_TAG_PREFIX};
 use serde_json::Value;
 
 use crate::Error;
@@ -93,6 +97,8 @@ impl Event {
 pub enum Mode {
     /// One user, a new password set through the admin secret.
     Single,
+    /// Each key with a recorded spec (`stackwright:spec:<key>`) made anew; no login.
+    Regenerate,
 }
 
 /// The mode the secret's tags choose.
@@ -107,7 +113,8 @@ pub fn mode(secret: &str, tags: &BTreeMap<String, String>) -> Result<Mode, Error
     };
     match value.trim() {
         "single" => Ok(Mode::Single),
-        "alternating" | "regenerate" => Err(Error::ModeNotBuilt {
+        "regenerate" => Ok(Mode::Regenerate),
+        "alternating" => Err(Error::ModeNotBuilt {
             secret: secret.to_owned(),
             mode: value.trim().to_owned(),
         }),
@@ -232,6 +239,107 @@ pub fn finish(secret: &str, meta: &Metadata, token: &str) -> Result<Finish, Erro
     }
 }
 
+/// The spec of each key the secret's tags record (`stackwright:spec:<key>`, written by the
+/// seeder), as generators.
+///
+/// # Errors
+///
+/// [`Error::BadSpec`] naming the tag whose value is not a spec.
+pub fn recorded_specs(
+    secret: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Generator>, Error> {
+    tags.iter()
+        .filter_map(|(tag, value)| Some((tag, tag.strip_prefix(SPEC_TAG_PREFIX)?, value)))
+        .map(|(tag, key, value)| {
+            spec::decode(value)
+                .map(|g| (key.to_owned(), g))
+                .map_err(|problem| Error::BadSpec {
+                    secret: secret.to_owned(),
+                    tag: tag.clone(),
+                    problem,
+                })
+        })
+        .collect()
+}
+
+/// The generator of a new password: the one the secret's tag `stackwright:spec:password`
+/// records (the spec the seeder made the first one with), or else `default`.
+///
+/// # Errors
+///
+/// [`Error::BadSpec`] when that tag is not a spec.
+pub fn password_generator(
+    secret: &str,
+    tags: &BTreeMap<String, String>,
+    default: &Generator,
+) -> Result<Generator, Error> {
+    Ok(recorded_specs(secret, tags)?
+        .remove("password")
+        .unwrap_or_else(|| default.clone()))
+}
+
+/// The keys `regenerate` makes anew: every key with a recorded spec.
+///
+/// # Errors
+///
+/// [`Error::NoSpecs`] when the secret records none (nothing would change), [`Error::BadSpec`].
+pub fn regenerate_specs(
+    secret: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Generator>, Error> {
+    let specs = recorded_specs(secret, tags)?;
+    if specs.is_empty() {
+        return Err(Error::NoSpecs(secret.to_owned()));
+    }
+    Ok(specs)
+}
+
+/// The pending value of a `regenerate` rotation: the current one with each key in `new`
+/// replaced (or added), every other key kept.
+pub fn with_values(
+    mut current: serde_json::Map<String, Value>,
+    new: &BTreeMap<String, Secret<String>>,
+) -> serde_json::Map<String, Value> {
+    for (key, value) in new {
+        current.insert(key.clone(), Value::String(value.expose().clone()));
+    }
+    current
+}
+
+/// testSecret of `regenerate`: the pending value keeps every key of the current one, and each
+/// key with a spec holds a value that meets it and differs from the current one.
+///
+/// # Errors
+///
+/// What is wrong, naming keys only (never a value).
+pub fn check_regenerated(
+    current: &serde_json::Map<String, Value>,
+    pending: &serde_json::Map<String, Value>,
+    specs: &BTreeMap<String, Generator>,
+) -> Result<(), String> {
+    if let Some(missing) = current.keys().find(|k| !pending.contains_key(*k)) {
+        return Err(format!("the pending value has no key `{missing}`"));
+    }
+    for (key, generator) in specs {
+        let Some(Value::String(value)) = pending.get(key) else {
+            return Err(format!("the pending value has no text under key `{key}`"));
+        };
+        if !generate::meets(generator, value) {
+            return Err(format!(
+                "the pending value of key `{key}` does not meet its spec `{}`",
+                spec::encode(generator)
+            ));
+        }
+        if current.get(key) == pending.get(key) {
+            return Err(format!(
+                "the pending value of key `{key}` is the current one"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The pending secret's JSON: the current one with `password` replaced, every other field
 /// (host, user, `masterarn`) kept.
 pub fn with_password(
@@ -301,13 +409,12 @@ mod tests {
     fn the_tag_chooses_the_mode_and_unbuilt_modes_say_so() {
         let tags = |v: &str| meta(true, Some(v), &[]).tags;
         assert_eq!(mode("s", &tags("single")).unwrap(), Mode::Single);
-        for m in ["alternating", "regenerate"] {
-            let r = mode("s", &tags(m)).unwrap_err().to_string();
-            assert!(
-                r.contains(&format!("`{m}`")) && r.contains("not built yet"),
-                "{r}"
-            );
-        }
+        assert_eq!(mode("s", &tags("regenerate")).unwrap(), Mode::Regenerate);
+        let r = mode("s", &tags("alternating")).unwrap_err().to_string();
+        assert!(
+            r.contains("`alternating`") && r.contains("not built yet"),
+            "{r}"
+        );
         let r = mode("s", &tags("twice")).unwrap_err().to_string();
         assert!(r.contains("`twice`") && r.contains("expected"), "{r}");
         let r = mode("s", &BTreeMap::new()).unwrap_err().to_string();
@@ -356,7 +463,7 @@ mod tests {
         assert!(matches!(
             admit(
                 &event(Step::Create, "t1"),
-                &meta(true, Some("regenerate"), &[])
+                &meta(true, Some("alternating"), &[])
             ),
             Err(Error::ModeNotBuilt { .. })
         ));
@@ -386,6 +493,96 @@ mod tests {
             finish("s", &meta(true, None, &[("t1", &[PENDING])]), "t1"),
             Err(Error::NoCurrent(_))
         ));
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn object(v: Value) -> serde_json::Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn regenerate_takes_each_recorded_spec_and_needs_one() {
+        let t = tags(&[
+            (MODE_TAG, "regenerate"),
+            ("stackwright:spec:api", "token bytes=32 encoding=hex"),
+            ("stackwright:spec:id", "uuid"),
+            ("team", "data"),
+        ]);
+        let specs = regenerate_specs("s", &t).unwrap();
+        assert_eq!(specs.keys().collect::<Vec<_>>(), ["api", "id"]);
+        assert_eq!(specs["id"], Generator::Uuid);
+        let r = regenerate_specs("s", &tags(&[(MODE_TAG, "regenerate")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            r.contains("`stackwright:spec:<key>`") && r.contains("`s`"),
+            "{r}"
+        );
+        let r = regenerate_specs("s", &tags(&[("stackwright:spec:api", "token bytes=8")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            r.contains("tag `stackwright:spec:api`") && r.contains("`bytes` must be"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn the_password_follows_its_recorded_spec_or_the_default() {
+        let default = Generator::Uuid;
+        let recorded = "password length=40 each=true classes=lowercase+digits";
+        let g = password_generator(
+            "s",
+            &tags(&[("stackwright:spec:password", recorded)]),
+            &default,
+        )
+        .unwrap();
+        assert_eq!(spec::encode(&g), recorded);
+        let g =
+            password_generator("s", &tags(&[("stackwright:spec:api", "uuid")]), &default).unwrap();
+        assert_eq!(g, default);
+    }
+
+    #[test]
+    fn a_regenerated_value_keeps_other_keys_and_meets_each_spec() {
+        let current = object(json!({"api": "aa", "issuer": "me", "n": 3}));
+        let new = BTreeMap::from([("api".to_owned(), Secret::from("b".repeat(64)))]);
+        let pending = with_values(current.clone(), &new);
+        assert_eq!(pending["issuer"], json!("me"));
+        assert_eq!(pending["n"], json!(3));
+        let specs = BTreeMap::from([(
+            "api".to_owned(),
+            spec::decode("token bytes=32 encoding=hex").unwrap(),
+        )]);
+        assert_eq!(check_regenerated(&current, &pending, &specs), Ok(()));
+        let mut lost = pending.clone();
+        lost.remove("issuer");
+        assert!(
+            check_regenerated(&current, &lost, &specs)
+                .unwrap_err()
+                .contains("`issuer`")
+        );
+        let short = with_values(
+            current.clone(),
+            &BTreeMap::from([("api".to_owned(), Secret::from("abcd"))]),
+        );
+        let r = check_regenerated(&current, &short, &specs).unwrap_err();
+        assert!(
+            r.contains("`api`") && r.contains("does not meet") && !r.contains("abcd"),
+            "{r}"
+        );
+        let same = object(json!({"api": "c".repeat(64), "issuer": "me", "n": 3}));
+        let r = check_regenerated(&same, &same, &specs).unwrap_err();
+        assert!(r.contains("is the current one"), "{r}");
     }
 
     #[test]

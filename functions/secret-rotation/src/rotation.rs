@@ -1,5 +1,6 @@
 //! The steps: what each one reads, decides ([`crate::plan`]) and does.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use custom_resource::secrets::json_object;
@@ -20,7 +21,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::Error;
-use crate::plan::{self, Admit, Event, Finish, PENDING, SetAction, Step};
+use crate::plan::{self, Admit, Event, Finish, Mode, PENDING, SetAction, Step};
 use crate::store::SecretsManager;
 
 /// Where the stage says how to reach the database: `VerifyFull` (the default), `Require` or
@@ -32,14 +33,13 @@ pub const TLS_VARIABLE: &str = "STACKWRIGHT_TLS";
 pub struct Config {
     /// How connections to the database are encrypted.
     pub tls: TlsSettings,
-    /// The new passwords' spec.
+    /// The new passwords' spec when the secret records none.
     pub generator: Generator,
 }
 
-/// The spec of a new password: the one the template seeds the app user's password with (32
-/// letters and digits, about 190 bits; nothing a connection URL or a shell must escape). Until
-/// the seeder records each key's spec on the secret (`regenerate`), single rotation uses it for
-/// every secret.
+/// The spec of a new password when the secret records none (`stackwright:spec:password`, which
+/// the seeder writes): the one the template seeds the app user's password with (32 letters and
+/// digits, about 190 bits; nothing a connection URL or a shell must escape).
 fn password_generator() -> Generator {
     let spec: Spec = serde_json::from_value(json!({
         "Generate": "password", "Length": 32, "ExcludePunctuation": true,
@@ -113,41 +113,100 @@ impl Rotation {
 
     async fn step(&self, event: &Event, deadline: Instant) -> Result<(), Error> {
         let meta = self.sm.describe(&event.secret_id).await?;
-        match plan::admit(event, &meta)? {
+        let mode = match plan::admit(event, &meta)? {
             Admit::AlreadyCurrent => {
                 tracing::info!("the version is already AWSCURRENT: nothing to do");
                 return Ok(());
             }
-            Admit::Proceed(plan::Mode::Single) => {}
-        }
+            Admit::Proceed(mode) => mode,
+        };
         let budget = Budget::new(deadline);
-        match event.step {
-            Step::Create => self.create(event).await,
-            Step::Set => self.set(event, &budget).await,
-            Step::Test => self.test(event, &budget).await,
-            Step::Finish => self.finish(event, &meta).await,
+        match (mode, event.step) {
+            (_, Step::Finish) => self.finish(event, &meta).await,
+            (Mode::Single, Step::Create) => self.create(event, &meta).await,
+            (Mode::Single, Step::Set) => self.set(event, &budget).await,
+            (Mode::Single, Step::Test) => self.test(event, &budget).await,
+            (Mode::Regenerate, Step::Create) => self.regenerate(event, &meta).await,
+            (Mode::Regenerate, Step::Set) => {
+                tracing::info!("regenerate: no login to set, nothing to do");
+                Ok(())
+            }
+            (Mode::Regenerate, Step::Test) => self.test_regenerated(event, &meta).await,
         }
     }
 
-    async fn create(&self, event: &Event) -> Result<(), Error> {
+    /// Whether the token's version already has a value (a createSecret run before).
+    async fn pending_exists(&self, event: &Event) -> Result<bool, Error> {
+        let found = self
+            .sm
+            .get(&event.secret_id, Some(&event.token), PENDING)
+            .await?
+            .is_some();
+        if found {
+            tracing::info!("AWSPENDING already has a value for this version: nothing to do");
+        }
+        Ok(found)
+    }
+
+    async fn create(&self, event: &Event, meta: &plan::Metadata) -> Result<(), Error> {
         let id = &event.secret_id;
         let current = self.sm.current(id).await?;
         // The current value must be a user secret before a new one is made from it.
         parse_user_secret(id, &current)?;
-        if self
-            .sm
-            .get(id, Some(&event.token), PENDING)
-            .await?
-            .is_some()
-        {
-            tracing::info!("AWSPENDING already has a value for this version: nothing to do");
+        if self.pending_exists(event).await? {
             return Ok(());
         }
-        let new = generate(&self.config.generator)?;
+        let generator = plan::password_generator(id, &meta.tags, &self.config.generator)?;
+        let new = generate(&generator)?;
         let pending = plan::with_password(json_object(id, &current)?, new.expose());
         let text = Secret::new(Value::Object(pending).to_string());
         self.sm.put_pending(id, &event.token, &text).await?;
         tracing::info!("a new password is staged AWSPENDING");
+        Ok(())
+    }
+
+    /// createSecret of `regenerate`: each key with a recorded spec made anew, the others kept.
+    async fn regenerate(&self, event: &Event, meta: &plan::Metadata) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let specs = plan::regenerate_specs(id, &meta.tags)?;
+        let current = json_object(id, &self.sm.current(id).await?)?;
+        if self.pending_exists(event).await? {
+            return Ok(());
+        }
+        let mut new = BTreeMap::new();
+        for (key, generator) in &specs {
+            new.insert(key.clone(), generate(generator)?);
+        }
+        let pending = plan::with_values(current, &new);
+        let text = Secret::new(Value::Object(pending).to_string());
+        self.sm.put_pending(id, &event.token, &text).await?;
+        tracing::info!(keys = ?specs.keys().collect::<Vec<_>>(), "new values staged AWSPENDING, each by its recorded spec");
+        Ok(())
+    }
+
+    /// testSecret of `regenerate`: the pending value has every key, and each regenerated one
+    /// meets its spec and is new.
+    async fn test_regenerated(&self, event: &Event, meta: &plan::Metadata) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let specs = plan::regenerate_specs(id, &meta.tags)?;
+        let current = json_object(id, &self.sm.current(id).await?)?;
+        let pending_text = self
+            .sm
+            .get(id, Some(&event.token), PENDING)
+            .await?
+            .ok_or_else(|| Error::NoPending {
+                secret: id.clone(),
+                token: event.token.clone(),
+            })?;
+        let pending = json_object(id, &pending_text)?;
+        plan::check_regenerated(&current, &pending, &specs).map_err(|problem| {
+            Error::BadPending {
+                secret: id.clone(),
+                token: event.token.clone(),
+                problem,
+            }
+        })?;
+        tracing::info!("the pending value has every key, each regenerated one by its spec");
         Ok(())
     }
 
