@@ -254,16 +254,92 @@ pub fn set_login_statement(engine: Engine, user: &str, login: Login<'_>) -> Stat
         (Engine::Postgres, Login::Iam) => {
             Statement::run(format!("ALTER ROLE {} WITH PASSWORD NULL", quote_pg(user)))
         }
-        (Engine::MySql, Login::Stored(hash)) => Statement::run(format!(
-            "ALTER USER {} IDENTIFIED WITH mysql_native_password AS {}",
+        (Engine::MySql, login) => Statement::run(format!(
+            "ALTER USER {}{}",
             mysql_account(user),
-            mysql_literal(hash)
-        )),
-        (Engine::MySql, Login::Iam) => Statement::run(format!(
-            "ALTER USER {} IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'",
-            mysql_account(user)
+            mysql_identified(login)
         )),
     }
+}
+
+/// What a user's clone (alternating rotation) is called: `<user>_clone`.
+pub const CLONE_SUFFIX: &str = "_clone";
+
+/// PostgreSQL: the statements that make `clone` log in with `verifier` as a stand-in for
+/// `base` (alternating rotation's other login): made when missing (`exists: false`), its
+/// password set, a member of `base` (`GRANT base TO clone`: it holds whatever `base` is
+/// granted, now and later), and its sessions acting as `base` (`ALTER ROLE … SET role`), so
+/// what it creates is owned by `base` and `base`'s default privileges apply to it.
+pub fn pg_clone_statements(
+    base: &str,
+    clone: &str,
+    verifier: &str,
+    exists: bool,
+) -> Vec<Statement> {
+    let (b, c) = (quote_pg(base), quote_pg(clone));
+    let verb = if exists { "ALTER" } else { "CREATE" };
+    vec![
+        Statement::run(format!(
+            "{verb} ROLE {c} WITH LOGIN PASSWORD {}",
+            pg_literal(verifier)
+        )),
+        Statement::run(format!("GRANT {b} TO {c}")),
+        Statement::run(format!("ALTER ROLE {c} SET role = {}", pg_literal(base))),
+    ]
+}
+
+/// MySQL and MariaDB: the statements that make `clone` log in with `login` and hold exactly
+/// `base`'s grants (`grants`: what `SHOW GRANTS FOR base` says, rewritten for the clone by
+/// [`mysql_grant_for`]): made when missing (`exists: false`) or its login set, everything it
+/// held revoked, then `base`'s grants given. Run on every rotation to the clone, so grants
+/// taken from `base` since are taken from the clone too.
+pub fn mysql_clone_statements(
+    clone: &str,
+    login: Login<'_>,
+    exists: bool,
+    grants: &[String],
+) -> Vec<Statement> {
+    let account = mysql_account(clone);
+    let mut out = vec![
+        Statement::run(format!(
+            "{} USER {account}{}",
+            if exists { "ALTER" } else { "CREATE" },
+            mysql_identified(login)
+        )),
+        Statement::revoke(format!(
+            "REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}"
+        )),
+    ];
+    out.extend(grants.iter().cloned().map(Statement::run));
+    out
+}
+
+/// One line of `SHOW GRANTS FOR base` as the grant of the same to `clone`: the grantee
+/// `` `base`@`%` `` replaced and any `IDENTIFIED …` clause (MariaDB shows the password hash
+/// there) left out, so the clone keeps its own password. `None` for a line of another shape,
+/// which the caller refuses without showing it (it may hold a hash).
+pub fn mysql_grant_for(line: &str, base: &str, clone: &str) -> Option<String> {
+    if !line.starts_with("GRANT ") {
+        return None;
+    }
+    let grantee = format!(" TO `{base}`@`%`");
+    let (head, tail) = line.split_once(&grantee)?;
+    if tail.contains(&grantee) {
+        return None;
+    }
+    let tail = match tail.find(" IDENTIFIED ") {
+        Some(at) => {
+            let rest = &tail[at + 1..];
+            let end = [" REQUIRE ", " WITH "]
+                .iter()
+                .filter_map(|k| rest.find(k))
+                .min()
+                .unwrap_or(rest.len());
+            format!("{}{}", &tail[..at], &rest[end..])
+        }
+        None => tail.to_owned(),
+    };
+    Some(format!("{head} TO `{clone}`@`%`{tail}"))
 }
 
 /// Everything a Create or Update does to one user.
@@ -376,13 +452,7 @@ fn pg_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
 fn mysql_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
     let account = mysql_account(plan.user);
     let limit = plan.connection_limit.unwrap_or(0);
-    let identified = |login: Login<'_>| match login {
-        Login::Stored(hash) => format!(
-            " IDENTIFIED WITH mysql_native_password AS {}",
-            mysql_literal(hash)
-        ),
-        Login::Iam => " IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'".to_owned(),
-    };
+    let identified = mysql_identified;
     match plan.ensure {
         Ensure::Create(login) => out.push(Statement::run(format!(
             "CREATE USER {account}{} WITH MAX_USER_CONNECTIONS {limit}",
@@ -392,6 +462,17 @@ fn mysql_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
             "ALTER USER {account}{} WITH MAX_USER_CONNECTIONS {limit}",
             login.map(identified).unwrap_or_default()
         ))),
+    }
+}
+
+/// ` IDENTIFIED WITH … AS …` for a MySQL login.
+fn mysql_identified(login: Login<'_>) -> String {
+    match login {
+        Login::Stored(hash) => format!(
+            " IDENTIFIED WITH mysql_native_password AS {}",
+            mysql_literal(hash)
+        ),
+        Login::Iam => " IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'".to_owned(),
     }
 }
 
@@ -910,5 +991,75 @@ mod tests {
             "ReadOnly public.*; INSERT,SELECT sales.a,b"
         );
         assert_eq!(summary(&[], "public"), "none");
+    }
+
+    #[test]
+    fn a_postgres_clone_is_a_member_of_the_user_and_acts_as_it() {
+        assert_eq!(
+            sql(&pg_clone_statements(
+                "app",
+                "app_clone",
+                "SCRAM-SHA-256$4096:c2FsdA==$YQ==:Yg==",
+                false
+            )),
+            [
+                "CREATE ROLE \"app_clone\" WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$YQ==:Yg=='",
+                "GRANT \"app\" TO \"app_clone\"",
+                "ALTER ROLE \"app_clone\" SET role = 'app'",
+            ]
+        );
+        assert!(
+            pg_clone_statements("app", "app_clone", "v", true)[0]
+                .sql
+                .starts_with("ALTER ROLE \"app_clone\" WITH LOGIN PASSWORD 'v'")
+        );
+    }
+
+    #[test]
+    fn a_mysql_clone_gets_exactly_the_users_grants_and_its_own_password() {
+        let grants: Vec<String> = [
+            "GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' WITH MAX_USER_CONNECTIONS 50",
+            "GRANT SELECT, INSERT ON `appdb`.* TO `app`@`%`",
+            "GRANT SELECT (`a`) ON `appdb`.`t` TO `app`@`%` WITH GRANT OPTION",
+            "GRANT `reader` TO `app`@`%`",
+        ]
+        .iter()
+        .map(|line| mysql_grant_for(line, "app", "app_clone").unwrap())
+        .collect();
+        assert_eq!(
+            grants,
+            [
+                "GRANT USAGE ON *.* TO `app_clone`@`%` WITH MAX_USER_CONNECTIONS 50",
+                "GRANT SELECT, INSERT ON `appdb`.* TO `app_clone`@`%`",
+                "GRANT SELECT (`a`) ON `appdb`.`t` TO `app_clone`@`%` WITH GRANT OPTION",
+                "GRANT `reader` TO `app_clone`@`%`",
+            ]
+        );
+        let statements = mysql_clone_statements("app_clone", Login::Stored("*ABC"), false, &grants);
+        assert_eq!(
+            sql(&statements[..2]),
+            [
+                "CREATE USER 'app_clone'@'%' IDENTIFIED WITH mysql_native_password AS '*ABC'",
+                "REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'app_clone'@'%'",
+            ]
+        );
+        assert!(
+            statements[1].revoke,
+            "a clone that holds nothing yet is no error"
+        );
+        assert_eq!(statements.len(), 6);
+        assert!(
+            mysql_clone_statements("app_clone", Login::Stored("*ABC"), true, &[])[0]
+                .sql
+                .starts_with("ALTER USER 'app_clone'@'%' IDENTIFIED WITH")
+        );
+        // Lines of another shape, or for another grantee, are not rewritten.
+        for line in [
+            "REVOKE SELECT ON *.* FROM `app`@`%`",
+            "GRANT SELECT ON *.* TO `other`@`%`",
+            "GRANT SELECT ON *.* TO `app`@`localhost`",
+        ] {
+            assert_eq!(mysql_grant_for(line, "app", "app_clone"), None, "{line}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use db_migration::target::Target;
 use db_migration::tls::TlsSettings;
 use sqlx::mysql::{MySqlConnection, MySqlDatabaseError};
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection as _, Executor, query_scalar};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection as _, Executor, Row as _, query_scalar};
 
 use crate::Error;
 use crate::plan::{Existing, Statement};
@@ -146,13 +146,14 @@ pub async fn logs_in(
 }
 
 /// Authentication refused: PostgreSQL `28P01` (password) and `28000` (no such role, or not
-/// allowed to log in); MySQL 1045 (access denied).
+/// allowed to log in); MySQL 1045 (access denied) and 1698 (access denied without the
+/// password clause: MariaDB's answer for a user that does not exist, after its auth switch).
 fn refused(err: &sqlx::Error) -> bool {
     let Some(db) = err.as_database_error() else {
         return false;
     };
     if let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>() {
-        return my.number() == 1045;
+        return matches!(my.number(), 1045 | 1698);
     }
     matches!(db.code().as_deref(), Some("28P01" | "28000"))
 }
@@ -194,6 +195,29 @@ impl Conn {
                 }))
             }
         }
+    }
+
+    /// MySQL: `SHOW GRANTS FOR 'user'@'%'`, one line per grant (on MariaDB the first may
+    /// carry the password hash: treat the lines as secret). PostgreSQL has no such listing:
+    /// empty.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error.
+    pub async fn show_grants(&mut self, user: &str) -> Result<Vec<String>, sqlx::Error> {
+        let Self::My(c) = self else {
+            return Ok(Vec::new());
+        };
+        let sql = format!("SHOW GRANTS FOR {}", crate::plan::mysql_account(user));
+        let rows = c.fetch_all(AssertSqlSafe(sql)).await?;
+        rows.iter()
+            .map(|row| {
+                row.try_get::<String, _>(0).or_else(|_| {
+                    row.try_get::<Vec<u8>, _>(0)
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                })
+            })
+            .collect()
     }
 
     /// Runs `statements` in order: on PostgreSQL in one transaction (roles and grants are

@@ -26,17 +26,6 @@ pub enum Error {
     )]
     NoMode(String),
 
-    /// The tag names a mode this function does not have yet.
-    #[error(
-        "rotation mode `{mode}` of secret `{secret}` is not built yet; only `single` and `regenerate` are (tag `stackwright:rotation`)"
-    )]
-    ModeNotBuilt {
-        /// The secret.
-        secret: String,
-        /// The tag's value.
-        mode: String,
-    },
-
     /// `regenerate`: the secret records no spec, so nothing would be made anew.
     #[error(
         "secret `{0}` has no tag `stackwright:spec:<key>`; `regenerate` makes anew each key whose spec the seeder recorded (a `Custom::SeededSecret` with `Generate` keys), and this secret records none"
@@ -63,6 +52,46 @@ pub enum Error {
         token: String,
         /// What is wrong, naming keys only.
         problem: String,
+    },
+
+    /// `alternating`: `<name>_clone` would be too long for the engine.
+    #[error(
+        "secret `{secret}` names user `{user}`, whose alternate `{clone}` would have {} characters; the engine takes at most {max}: choose a user name of at most {} characters for `alternating`, or rotate it `single`",
+        clone.len(),
+        max - 6
+    )]
+    CloneTooLong {
+        /// The secret.
+        secret: String,
+        /// The current user.
+        user: String,
+        /// `<user>_clone`.
+        clone: String,
+        /// The engine's limit.
+        max: usize,
+    },
+
+    /// testSecret of `alternating`: the pending login does not log in; the current one was
+    /// never touched.
+    #[error(
+        "the AWSPENDING login `{user}` of secret `{secret}` does not log in; AWSCURRENT was not touched and keeps working"
+    )]
+    AlternateTestFailed {
+        /// The secret.
+        secret: String,
+        /// The pending user.
+        user: String,
+    },
+
+    /// setSecret of `alternating` on MySQL: a line of `SHOW GRANTS` that cannot be copied.
+    #[error(
+        "grant {line} of user `{user}` (SHOW GRANTS) has a shape the clone cannot be given; the clone was not changed"
+    )]
+    UncopiableGrant {
+        /// The user whose grants are copied.
+        user: String,
+        /// Which line, from 1.
+        line: usize,
     },
 
     /// The tag names no mode.

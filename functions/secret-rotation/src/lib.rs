@@ -23,7 +23,11 @@
 //! - `regenerate` (signing keys, tokens that are not logins): each key whose spec the seeder
 //!   recorded (`stackwright:spec:<key>`) made anew with it, every other key kept; no login, so
 //!   setSecret does nothing and testSecret checks the pending value.
-//! - `alternating` fails the step saying it is not built yet.
+//! - `alternating`: two logins, `<name>` and `<name>_clone`, taking turns; the pending value
+//!   names the one not in use, whose password setSecret sets through the admin secret (the
+//!   clone made on the first rotation: on PostgreSQL a member of `<name>` whose sessions act
+//!   as it, on MySQL given `<name>`'s grants on every rotation to it). The login in use is
+//!   never touched, so it keeps working through the switch.
 
 pub mod error;
 pub mod plan;

@@ -4,6 +4,10 @@
 use std::collections::BTreeMap;
 
 use custom_resource::Secret;
+use db_migration::secret::Engine;
+use db_user::plan::CLONE_SUFFIX;
+use db_user::properties::MAX_NAME;
+use db_user::secret::MAX_MYSQL_USER;
 use secret_seeder::generate;
 use secret_seeder::properties::Generator;
 use secret_seeder::spec::{self, SPEC_TAG_PREFIX};
@@ -97,6 +101,9 @@ impl Event {
 pub enum Mode {
     /// One user, a new password set through the admin secret.
     Single,
+    /// Two logins, `<name>` and `<name>_clone`, taking turns: the pending value names the one
+    /// not in use, whose password is set (the clone made on the first rotation).
+    Alternating,
     /// Each key with a recorded spec (`stackwright:spec:<key>`) made anew; no login.
     Regenerate,
 }
@@ -105,8 +112,7 @@ pub enum Mode {
 ///
 /// # Errors
 ///
-/// [`Error::NoMode`], [`Error::ModeNotBuilt`] for `alternating` and `regenerate`,
-/// [`Error::UnknownMode`].
+/// [`Error::NoMode`], [`Error::UnknownMode`].
 pub fn mode(secret: &str, tags: &BTreeMap<String, String>) -> Result<Mode, Error> {
     let Some(value) = tags.get(MODE_TAG) else {
         return Err(Error::NoMode(secret.to_owned()));
@@ -114,10 +120,7 @@ pub fn mode(secret: &str, tags: &BTreeMap<String, String>) -> Result<Mode, Error
     match value.trim() {
         "single" => Ok(Mode::Single),
         "regenerate" => Ok(Mode::Regenerate),
-        "alternating" => Err(Error::ModeNotBuilt {
-            secret: secret.to_owned(),
-            mode: value.trim().to_owned(),
-        }),
+        "alternating" => Ok(Mode::Alternating),
         other => Err(Error::UnknownMode {
             secret: secret.to_owned(),
             mode: other.to_owned(),
@@ -340,6 +343,69 @@ pub fn check_regenerated(
     Ok(())
 }
 
+/// The two logins of an alternating rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternate {
+    /// `<name>`: the user `Custom::DatabaseUser` made and grants to.
+    pub base: String,
+    /// The login the pending value names: the one not in use now.
+    pub pending: String,
+}
+
+impl Alternate {
+    /// Whether the pending login is the clone.
+    pub fn to_clone(&self) -> bool {
+        self.pending != self.base
+    }
+}
+
+/// The login an alternating rotation moves to from `current`: `<name>_clone` from `<name>`,
+/// and `<name>` from `<name>_clone` (as AWS's multi-user rotation functions name them).
+///
+/// # Errors
+///
+/// [`Error::CloneTooLong`] when `<name>_clone` would pass the engine's limit (PostgreSQL 63
+/// characters, MySQL 32), before anything is made.
+pub fn alternate(secret: &str, engine: Engine, current: &str) -> Result<Alternate, Error> {
+    if let Some(base) = current.strip_suffix(CLONE_SUFFIX)
+        && !base.is_empty()
+    {
+        return Ok(Alternate {
+            base: base.to_owned(),
+            pending: base.to_owned(),
+        });
+    }
+    let clone = format!("{current}{CLONE_SUFFIX}");
+    let max = match engine {
+        Engine::Postgres => MAX_NAME,
+        Engine::MySql => MAX_MYSQL_USER,
+    };
+    if clone.len() > max {
+        return Err(Error::CloneTooLong {
+            secret: secret.to_owned(),
+            user: current.to_owned(),
+            clone,
+            max,
+        });
+    }
+    Ok(Alternate {
+        base: current.to_owned(),
+        pending: clone,
+    })
+}
+
+/// The pending secret's JSON of an alternating rotation: the current one with `username` and
+/// `password` replaced.
+pub fn with_login(
+    current: serde_json::Map<String, Value>,
+    username: &str,
+    password: &str,
+) -> serde_json::Map<String, Value> {
+    let mut pending = with_password(current, password);
+    pending.insert("username".to_owned(), Value::String(username.to_owned()));
+    pending
+}
+
 /// The pending secret's JSON: the current one with `password` replaced, every other field
 /// (host, user, `masterarn`) kept.
 pub fn with_password(
@@ -410,11 +476,7 @@ mod tests {
         let tags = |v: &str| meta(true, Some(v), &[]).tags;
         assert_eq!(mode("s", &tags("single")).unwrap(), Mode::Single);
         assert_eq!(mode("s", &tags("regenerate")).unwrap(), Mode::Regenerate);
-        let r = mode("s", &tags("alternating")).unwrap_err().to_string();
-        assert!(
-            r.contains("`alternating`") && r.contains("not built yet"),
-            "{r}"
-        );
+        assert_eq!(mode("s", &tags("alternating")).unwrap(), Mode::Alternating);
         let r = mode("s", &tags("twice")).unwrap_err().to_string();
         assert!(r.contains("`twice`") && r.contains("expected"), "{r}");
         let r = mode("s", &BTreeMap::new()).unwrap_err().to_string();
@@ -461,11 +523,8 @@ mod tests {
             Err(Error::NotEnabled(_))
         ));
         assert!(matches!(
-            admit(
-                &event(Step::Create, "t1"),
-                &meta(true, Some("alternating"), &[])
-            ),
-            Err(Error::ModeNotBuilt { .. })
+            admit(&event(Step::Create, "t1"), &meta(true, Some("twice"), &[])),
+            Err(Error::UnknownMode { .. })
         ));
     }
 
@@ -583,6 +642,52 @@ mod tests {
         let same = object(json!({"api": "c".repeat(64), "issuer": "me", "n": 3}));
         let r = check_regenerated(&same, &same, &specs).unwrap_err();
         assert!(r.contains("is the current one"), "{r}");
+    }
+
+    #[test]
+    fn alternating_takes_turns_between_the_user_and_its_clone() {
+        let a = alternate("s", Engine::Postgres, "app").unwrap();
+        assert_eq!(
+            a,
+            Alternate {
+                base: "app".into(),
+                pending: "app_clone".into()
+            }
+        );
+        assert!(a.to_clone());
+        let b = alternate("s", Engine::Postgres, "app_clone").unwrap();
+        assert_eq!(
+            (b.base.as_str(), b.pending.as_str(), b.to_clone()),
+            ("app", "app", false)
+        );
+        // A user named `_clone` is a base of its own.
+        assert_eq!(
+            alternate("s", Engine::MySql, "_clone").unwrap().pending,
+            "_clone_clone"
+        );
+        // MySQL user names hold 32 characters: `<name>_clone` must fit.
+        assert!(alternate("s", Engine::MySql, &"a".repeat(26)).is_ok());
+        let r = alternate("arn:s", Engine::MySql, &"a".repeat(27))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            r.contains("arn:s")
+                && r.contains(&format!("`{}_clone`", "a".repeat(27)))
+                && r.contains("33 characters")
+                && r.contains("at most 32"),
+            "{r}"
+        );
+        assert!(alternate("s", Engine::Postgres, &"a".repeat(57)).is_ok());
+        assert!(alternate("s", Engine::Postgres, &"a".repeat(58)).is_err());
+        let pending = with_login(
+            object(json!({"username": "app", "password": "old", "host": "h"})),
+            "app_clone",
+            "new",
+        );
+        assert_eq!(
+            Value::Object(pending),
+            json!({"username": "app_clone", "password": "new", "host": "h"})
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use db_migration::secret::{DbSecret, Engine, parse_secret};
 use db_migration::target::Target;
 use db_migration::tls::TlsSettings;
 use db_user::password;
-use db_user::plan::{Login, set_login_statement};
+use db_user::plan::{
+    Login, mysql_clone_statements, mysql_grant_for, pg_clone_statements, set_login_statement,
+};
 use db_user::secret::{UserSecret, parse_user_secret, same_server};
 use db_user::store::{self, Conn, LoginError};
 use secret_seeder::generate::generate;
@@ -126,6 +128,9 @@ impl Rotation {
             (Mode::Single, Step::Create) => self.create(event, &meta).await,
             (Mode::Single, Step::Set) => self.set(event, &budget).await,
             (Mode::Single, Step::Test) => self.test(event, &budget).await,
+            (Mode::Alternating, Step::Create) => self.create_alternating(event, &meta).await,
+            (Mode::Alternating, Step::Set) => self.set_alternating(event, &budget).await,
+            (Mode::Alternating, Step::Test) => self.test_alternating(event, &budget).await,
             (Mode::Regenerate, Step::Create) => self.regenerate(event, &meta).await,
             (Mode::Regenerate, Step::Set) => {
                 tracing::info!("regenerate: no login to set, nothing to do");
@@ -163,6 +168,164 @@ impl Rotation {
         self.sm.put_pending(id, &event.token, &text).await?;
         tracing::info!("a new password is staged AWSPENDING");
         Ok(())
+    }
+
+    /// createSecret of `alternating`: the pending value names the other login, with a new
+    /// password.
+    async fn create_alternating(&self, event: &Event, meta: &plan::Metadata) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let current = self.sm.current(id).await?;
+        let user = parse_user_secret(id, &current)?;
+        let alternate = plan::alternate(id, user.login.engine, &user.login.username)?;
+        if self.pending_exists(event).await? {
+            return Ok(());
+        }
+        let generator = plan::password_generator(id, &meta.tags, &self.config.generator)?;
+        let new = generate(&generator)?;
+        let pending =
+            plan::with_login(json_object(id, &current)?, &alternate.pending, new.expose());
+        let text = Secret::new(Value::Object(pending).to_string());
+        self.sm.put_pending(id, &event.token, &text).await?;
+        tracing::info!(user = %alternate.pending, "a new password for the other login is staged AWSPENDING");
+        Ok(())
+    }
+
+    /// setSecret of `alternating`: the pending login made ready through the admin secret, the
+    /// current one left alone. The clone is made on the first rotation; on PostgreSQL it is a
+    /// member of the user acting as it, on MySQL it is given the user's grants again on every
+    /// rotation to it.
+    async fn set_alternating(&self, event: &Event, budget: &Budget) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let (current, pending) = self.current_and_pending(event, Mode::Alternating).await?;
+        let alternate = plan::alternate(id, current.login.engine, &current.login.username)?;
+        let admin = self.admin(id, &current).await?;
+        let target = Self::target(&current, &admin);
+        let tls = &self.config.tls;
+        // As AWS's functions do: the current login must work (or the pending one already
+        // does), so a secret whose user was put there by hand cannot make a clone of anyone.
+        let pending_in = store::logs_in(&target, &pending.login, tls, budget).await?;
+        let current_in = pending_in || store::logs_in(&target, &current.login, tls, budget).await?;
+        if !current_in {
+            return Err(Error::NoLogin {
+                secret: id.clone(),
+                user: current.login.username.clone(),
+            });
+        }
+        if !alternate.to_clone() {
+            self.set_password(
+                &target,
+                &admin,
+                &alternate.pending,
+                &pending.login.password,
+                budget,
+            )
+            .await?;
+            tracing::info!(user = %alternate.pending, "the pending password is set; the clone keeps working until the next rotation");
+            return Ok(());
+        }
+        let stored = stored_form(target.engine, &pending.login.password);
+        let server = target.server();
+        let mut conn = store::connect_admin(&target, &admin, tls, budget).await?;
+        let result = async {
+            let clone = &alternate.pending;
+            let exists = store::within(
+                budget,
+                "looking the clone up",
+                clone,
+                &server,
+                conn.user(clone),
+            )
+            .await?
+            .is_some();
+            let statements = match target.engine {
+                Engine::Postgres => pg_clone_statements(&alternate.base, clone, &stored, exists),
+                Engine::MySql => {
+                    let lines = store::within(
+                        budget,
+                        "reading the user's grants",
+                        &alternate.base,
+                        &server,
+                        conn.show_grants(&alternate.base),
+                    )
+                    .await?;
+                    let mut grants = Vec::with_capacity(lines.len());
+                    for (i, line) in lines.iter().enumerate() {
+                        grants.push(mysql_grant_for(line, &alternate.base, clone).ok_or_else(
+                            || Error::UncopiableGrant {
+                                user: alternate.base.clone(),
+                                line: i + 1,
+                            },
+                        )?);
+                    }
+                    mysql_clone_statements(clone, Login::Stored(&stored), exists, &grants)
+                }
+            };
+            store::within(
+                budget,
+                "making the clone",
+                clone,
+                &server,
+                conn.execute(&statements),
+            )
+            .await?;
+            Ok::<_, Error>(exists)
+        }
+        .await;
+        conn.close().await;
+        let existed = result?;
+        tracing::info!(
+            user = %alternate.pending,
+            of = %alternate.base,
+            made = !existed,
+            server = %server,
+            "the clone is ready with the pending password; the current login was not touched"
+        );
+        Ok(())
+    }
+
+    /// testSecret of `alternating`: the pending login logs in and runs a query. Nothing to set
+    /// back when it does not: the current login was never touched.
+    async fn test_alternating(&self, event: &Event, budget: &Budget) -> Result<(), Error> {
+        let id = &event.secret_id;
+        let (current, pending) = self.current_and_pending(event, Mode::Alternating).await?;
+        let admin = self.admin(id, &current).await?;
+        let target = Self::target(&current, &admin);
+        let user = &pending.login.username;
+        if self.runs_a_query(&target, &pending.login, budget).await? {
+            tracing::info!(user, "the pending login logs in and runs a query");
+            Ok(())
+        } else {
+            Err(Error::AlternateTestFailed {
+                secret: id.clone(),
+                user: user.clone(),
+            })
+        }
+    }
+
+    /// Logs in as `login` and runs `SELECT 1`; `false` when the server refuses the login.
+    async fn runs_a_query(
+        &self,
+        target: &Target,
+        login: &DbSecret,
+        budget: &Budget,
+    ) -> Result<bool, Error> {
+        match store::connect(target, login, &self.config.tls, budget).await {
+            Ok(mut conn) => {
+                let result = store::within(
+                    budget,
+                    "run a query as the user",
+                    &login.username,
+                    &target.server(),
+                    select_one(&mut conn),
+                )
+                .await;
+                conn.close().await;
+                result?;
+                Ok(true)
+            }
+            Err(LoginError::Other(e)) => Err(e.into()),
+            Err(LoginError::Refused) => Ok(false),
+        }
     }
 
     /// createSecret of `regenerate`: each key with a recorded spec made anew, the others kept.
@@ -210,8 +373,13 @@ impl Rotation {
         Ok(())
     }
 
-    /// The current and pending user secrets, checked to differ only in the password.
-    async fn current_and_pending(&self, event: &Event) -> Result<(UserSecret, UserSecret), Error> {
+    /// The current and pending user secrets, checked to differ only in the password (and, for
+    /// `alternating`, in the user, which must be the current one's alternate).
+    async fn current_and_pending(
+        &self,
+        event: &Event,
+        mode: Mode,
+    ) -> Result<(UserSecret, UserSecret), Error> {
         let id = &event.secret_id;
         let current = parse_user_secret(id, &self.sm.current(id).await?)?;
         let pending_text = self
@@ -228,8 +396,17 @@ impl Rotation {
             token: event.token.clone(),
             what,
         };
-        if pending.login.username != current.login.username {
-            return Err(differs("another user"));
+        let expected = match mode {
+            Mode::Alternating => {
+                plan::alternate(id, current.login.engine, &current.login.username)?.pending
+            }
+            Mode::Single | Mode::Regenerate => current.login.username.clone(),
+        };
+        if pending.login.username != expected {
+            return Err(differs(match mode {
+                Mode::Alternating => "another user than the alternate of the one",
+                Mode::Single | Mode::Regenerate => "another user",
+            }));
         }
         if !same_server(&pending.login, &current.login) {
             return Err(differs("another server"));
@@ -277,10 +454,7 @@ impl Rotation {
         password: &Secret<String>,
         budget: &Budget,
     ) -> Result<(), Error> {
-        let stored = match target.engine {
-            Engine::Postgres => password::new_scram_sha256_verifier(password.expose()),
-            Engine::MySql => password::mysql_native_hash(password.expose()),
-        };
+        let stored = stored_form(target.engine, password);
         let statement = set_login_statement(target.engine, user, Login::Stored(&stored));
         let mut conn = store::connect_admin(target, admin, &self.config.tls, budget).await?;
         let result = store::within(
@@ -297,7 +471,7 @@ impl Rotation {
 
     async fn set(&self, event: &Event, budget: &Budget) -> Result<(), Error> {
         let id = &event.secret_id;
-        let (current, pending) = self.current_and_pending(event).await?;
+        let (current, pending) = self.current_and_pending(event, Mode::Single).await?;
         let admin = self.admin(id, &current).await?;
         let target = Self::target(&current, &admin);
         let tls = &self.config.tls;
@@ -324,40 +498,25 @@ impl Rotation {
 
     async fn test(&self, event: &Event, budget: &Budget) -> Result<(), Error> {
         let id = &event.secret_id;
-        let (current, pending) = self.current_and_pending(event).await?;
+        let (current, pending) = self.current_and_pending(event, Mode::Single).await?;
         let admin = self.admin(id, &current).await?;
         let target = Self::target(&current, &admin);
         let user = &current.login.username;
-        match store::connect(&target, &pending.login, &self.config.tls, budget).await {
-            Ok(mut conn) => {
-                let result = store::within(
-                    budget,
-                    "run a query as the user",
-                    user,
-                    &target.server(),
-                    select_one(&mut conn),
-                )
-                .await;
-                conn.close().await;
-                result?;
-                tracing::info!(user, "the pending password logs in and runs a query");
-                Ok(())
-            }
-            Err(LoginError::Other(e)) => Err(e.into()),
-            Err(LoginError::Refused) => {
-                // AWSCURRENT stays what clients read: its password must keep working.
-                self.set_password(&target, &admin, user, &current.login.password, budget)
-                    .await?;
-                tracing::warn!(
-                    user,
-                    "the pending password does not log in: the current password is set back"
-                );
-                Err(Error::TestFailed {
-                    secret: id.clone(),
-                    user: user.clone(),
-                })
-            }
+        if self.runs_a_query(&target, &pending.login, budget).await? {
+            tracing::info!(user, "the pending password logs in and runs a query");
+            return Ok(());
         }
+        // AWSCURRENT stays what clients read: its password must keep working.
+        self.set_password(&target, &admin, user, &current.login.password, budget)
+            .await?;
+        tracing::warn!(
+            user,
+            "the pending password does not log in: the current password is set back"
+        );
+        Err(Error::TestFailed {
+            secret: id.clone(),
+            user: user.clone(),
+        })
     }
 
     async fn finish(&self, event: &Event, meta: &plan::Metadata) -> Result<(), Error> {
@@ -371,6 +530,14 @@ impl Rotation {
             }
         }
         Ok(())
+    }
+}
+
+/// The password in the form the server stores, so the plain password never travels in SQL.
+fn stored_form(engine: Engine, password: &Secret<String>) -> String {
+    match engine {
+        Engine::Postgres => password::new_scram_sha256_verifier(password.expose()),
+        Engine::MySql => password::mysql_native_hash(password.expose()),
     }
 }
 

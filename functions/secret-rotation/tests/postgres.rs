@@ -314,7 +314,7 @@ async fn a_failing_test_secret_sets_the_current_password_back() {
 }
 
 #[tokio::test]
-async fn other_servers_rotation_off_and_unbuilt_modes_fail_clearly() {
+async fn other_servers_rotation_off_and_a_secret_without_specs_fail_clearly() {
     let mut rig = Rig::start().await;
     let elsewhere = rig.admin("admin-elsewhere", "127.0.0.2").await;
     let (arn, old) = rig.user("app", &elsewhere, "single").await;
@@ -331,15 +331,168 @@ async fn other_servers_rotation_off_and_unbuilt_modes_fail_clearly() {
     let (off, _) = rig.user_with("app_off", &admin, "single", false).await;
     let msg = rig.failed(&off, &token, "createSecret").await;
     assert!(msg.contains("not enabled for rotation"), "{msg}");
-    let (arn, _) = rig.user("app_alternating", &admin, "alternating").await;
-    let msg = rig.failed(&arn, &token, "createSecret").await;
-    assert!(
-        msg.contains("`alternating`") && msg.contains("not built yet"),
-        "{msg}"
-    );
     // A user secret without recorded specs cannot be regenerated: it says which tag it needs.
     let (arn, _) = rig.user("app_regenerate", &admin, "regenerate").await;
     let msg = rig.failed(&arn, &token, "createSecret").await;
     assert!(msg.contains("`stackwright:spec:<key>`"), "{msg}");
+    rig.assert_no_leak();
+}
+
+impl Rig {
+    /// `SELECT current_user` and a read of `table`, logged in as `user`; `None` when the login
+    /// is refused, the read's error text otherwise.
+    async fn acts_as(
+        &self,
+        user: &str,
+        pw: &str,
+        table: &str,
+    ) -> Option<(String, Result<(), String>)> {
+        let mut c = self.pg.login("postgres", user, pw).await.ok()?;
+        let who: String = sqlx::query_scalar("SELECT current_user::text")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        let read = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&mut c)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string());
+        let _ = c.close().await;
+        Some((who, read))
+    }
+
+    /// createSecret and setSecret, each twice; the pending password.
+    async fn rotate_twice_each(&mut self, arn: &str, token: &str) -> String {
+        for step in &STEPS[..2] {
+            self.ok(arn, token, step).await;
+            self.ok(arn, token, step).await;
+        }
+        self.pending_password(arn, token).await
+    }
+}
+
+#[tokio::test]
+async fn alternating_makes_a_clone_that_follows_the_users_grants_and_the_two_take_turns() {
+    let mut rig = Rig::start().await;
+    let admin = rig.admin("admin", "127.0.0.1").await;
+    let (arn, old) = rig.user("app", &admin, "alternating").await;
+    rig.pg
+        .exec(
+            "postgres",
+            "CREATE TABLE t1 (x int); GRANT SELECT ON t1 TO app",
+        )
+        .await;
+
+    // First rotation: createSecret and setSecret (each twice) make `app_clone`.
+    let first = token();
+    let new1 = rig.rotate_twice_each(&arn, &first).await;
+    let (_, pending) = {
+        let v = rig
+            .sm
+            .get_secret_value(&arn, Some("AWSPENDING"), Some(&first))
+            .await
+            .unwrap();
+        (
+            v.version_id,
+            serde_json::from_str::<Value>(v.string.as_deref().unwrap()).unwrap(),
+        )
+    };
+    assert_eq!(pending["username"], "app_clone");
+    assert_eq!(pending["masterarn"], json!(admin), "only the login changes");
+
+    // During the switch both logins work: clients still on AWSCURRENT are not cut off.
+    assert!(
+        rig.logs_in("app", &old).await,
+        "the current login keeps working"
+    );
+    assert!(rig.logs_in("app_clone", &new1).await);
+    for step in &STEPS[2..] {
+        rig.ok(&arn, &first, step).await;
+        rig.ok(&arn, &first, step).await;
+    }
+
+    // After finishSecret the secret names the clone, which acts as `app`: it reads what
+    // `app` may read, and what it would create is `app`'s.
+    let (version, current) = rig.current(&arn).await;
+    assert_eq!(version, first);
+    assert_eq!(current["username"], "app_clone");
+    assert_eq!(current["password"], json!(new1));
+    let (who, read) = rig.acts_as("app_clone", &new1, "t1").await.unwrap();
+    assert_eq!((who.as_str(), read), ("app", Ok(())));
+
+    // A grant given to `app` later reaches the clone.
+    rig.pg.exec("postgres", "CREATE TABLE t2 (x int)").await;
+    let (_, read) = rig.acts_as("app_clone", &new1, "t2").await.unwrap();
+    assert!(read.is_err(), "not granted yet");
+    rig.pg.exec("postgres", "GRANT SELECT ON t2 TO app").await;
+    let (_, read) = rig.acts_as("app_clone", &new1, "t2").await.unwrap();
+    assert_eq!(read, Ok(()));
+
+    // Second rotation: back to `app`, with a new password; the clone is left as it is.
+    let second = token();
+    let new2 = rig.rotate_twice_each(&arn, &second).await;
+    assert!(
+        rig.logs_in("app_clone", &new1).await,
+        "the current login keeps working"
+    );
+    assert!(rig.logs_in("app", &new2).await);
+    for step in &STEPS[2..] {
+        rig.ok(&arn, &second, step).await;
+        rig.ok(&arn, &second, step).await;
+    }
+    let (version, current) = rig.current(&arn).await;
+    assert_eq!(version, second);
+    assert_eq!(current["username"], "app");
+    assert_eq!(current["password"], json!(new2));
+    assert!(
+        !rig.logs_in("app", &old).await,
+        "the first password is gone"
+    );
+
+    // Third rotation: the clone again, its password new; the role is reused.
+    let third = token();
+    for step in STEPS {
+        rig.ok(&arn, &third, step).await;
+    }
+    let (_, current) = rig.current(&arn).await;
+    let new3 = current["password"].as_str().unwrap().to_owned();
+    rig.passwords.push(new3.clone());
+    assert_eq!(current["username"], "app_clone");
+    assert!(rig.logs_in("app_clone", &new3).await);
+    assert!(!rig.logs_in("app_clone", &new1).await);
+
+    // No password reached the server's statement log (only verifiers) or the function's log.
+    let log = rig.pg.log();
+    for pw in [&new1, &new2, &new3] {
+        assert!(
+            !log.contains(pw.as_str()),
+            "a new password reached the server's log"
+        );
+    }
+    rig.assert_no_leak();
+}
+
+#[tokio::test]
+async fn alternating_refuses_a_secret_whose_current_login_does_not_work() {
+    let mut rig = Rig::start().await;
+    let admin = rig.admin("admin", "127.0.0.1").await;
+    let (arn, _) = rig.user("app", &admin, "alternating").await;
+    // Given: the password was changed outside rotation.
+    rig.pg
+        .exec("postgres", "ALTER ROLE app PASSWORD NULL")
+        .await;
+    let token = token();
+    rig.ok(&arn, &token, "createSecret").await;
+    let msg = rig.failed(&arn, &token, "setSecret").await;
+    assert!(
+        msg.contains("neither the AWSCURRENT nor the AWSPENDING password"),
+        "{msg}"
+    );
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = 'app_clone'")
+            .fetch_optional(&mut rig.pg.admin("postgres").await)
+            .await
+            .unwrap();
+    assert_eq!(exists, None, "no clone was made");
     rig.assert_no_leak();
 }
