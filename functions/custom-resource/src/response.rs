@@ -1,7 +1,7 @@
 //! The response body CloudFormation reads, kept within its 4096-byte limit, and the physical
 //! ids the library chooses itself.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::request::Ids;
@@ -16,7 +16,7 @@ pub const MAX_PHYSICAL_ID_BYTES: usize = 1024;
 pub const FAILED_CREATE_PREFIX: &str = "stackwright:create-failed:";
 
 /// SUCCESS or FAILED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     /// The request was carried out.
@@ -25,26 +25,44 @@ pub enum Status {
     Failed,
 }
 
-/// The body PUT to the `ResponseURL`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The body PUT to the `ResponseURL`. It also reads one back, as CloudFormation does (the
+/// stage runner): any field but `Status` may be missing or `null` in what another function
+/// sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Response {
     /// SUCCESS or FAILED.
     pub status: Status,
     /// Always a string (CloudFormation shows it; `null` helps nobody).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reason: String,
     /// The resource's physical id.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub physical_resource_id: String,
     /// Copied from the request.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub stack_id: String,
     /// Copied from the request.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub request_id: String,
     /// Copied from the request.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub logical_resource_id: String,
     /// Mask `Data` in CloudFormation's output.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub no_echo: bool,
     /// Attributes for `Fn::GetAtt`.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub data: Map<String, Value>,
+}
+
+/// `null` reads as the type's default, as a missing field does.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl Response {
@@ -277,6 +295,23 @@ mod tests {
             logical_resource_id: "Database".into(),
             physical_resource_id: None,
         }
+    }
+
+    #[test]
+    fn a_response_reads_back_as_written_and_another_functions_minimal_one_reads_too() {
+        let written = Response::success(&ids(), "id-1".into(), Map::new(), true);
+        let read: Response =
+            serde_json::from_value(serde_json::to_value(&written).unwrap()).unwrap();
+        assert_eq!(read, written);
+        // cfn-response (Python) and others send `null` or leave fields out.
+        let read: Response = serde_json::from_value(
+            json!({"Status": "FAILED", "Reason": null, "PhysicalResourceId": "x", "Data": null}),
+        )
+        .unwrap();
+        assert_eq!(read.status, Status::Failed);
+        assert_eq!((read.reason.as_str(), read.no_echo), ("", false));
+        assert!(read.data.is_empty());
+        assert!(serde_json::from_value::<Response>(json!({"Reason": "no status"})).is_err());
     }
 
     #[test]

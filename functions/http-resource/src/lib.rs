@@ -541,3 +541,49 @@ impl<S: SecretSource> CustomResource for HttpResource<S> {
         endpoint::usable_id(physical_id)
     }
 }
+
+/// Where `Read` finds the object `physical_id`, as this function would ask for it (its own
+/// parsing of `properties`, raw as CloudFormation sends them, and its encoding of the id in
+/// the path): the method and URL. `None` when the properties do not parse, there is no `Read`,
+/// `Auth` is needed (its secret is not at hand), or the id cannot go into the path. The
+/// stage runner's drift check asks this before telling whether a recorded object is gone.
+pub fn read_request(properties: &Value, physical_id: &str) -> Option<(reqwest::Method, url::Url)> {
+    let props = parse_properties(properties).ok()?;
+    if !props.auth.is_empty() {
+        return None;
+    }
+    let read = props.read.as_ref()?;
+    let url = endpoint::request_url(&props.base_url, &read.path, Some(physical_id)).ok()?;
+    Some((read.method.clone(), url))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_read_request_encodes_the_id_as_the_function_does_and_needs_no_secret() {
+        let props = json!({
+            "ServiceToken": "arn:aws:lambda:us-east-1:1:function:f",
+            "BaseUrl": "https://api.example.com/v1",
+            "Create": {"Path": "/hooks"},
+            "Read": {"Path": "/hooks/{id}?full=1"},
+        });
+        let (method, url) = read_request(&props, "a b/c").unwrap();
+        assert_eq!(method, reqwest::Method::GET);
+        assert_eq!(
+            url.as_str(),
+            "https://api.example.com/v1/hooks/a%20b%2Fc?full=1"
+        );
+        let mut without_read = props.clone();
+        without_read.as_object_mut().unwrap().remove("Read");
+        assert_eq!(read_request(&without_read, "1"), None);
+        let mut with_auth = props.clone();
+        with_auth["Auth"] =
+            json!({"SecretArn": "arn:aws:secretsmanager:us-east-1:1:secret:t", "Key": "token"});
+        assert_eq!(read_request(&with_auth, "1"), None);
+        assert_eq!(read_request(&json!({"BaseUrl": 1}), "1"), None);
+    }
+}

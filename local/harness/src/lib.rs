@@ -46,7 +46,7 @@ mod tls;
 pub use binary::{bin_dir, binary, pinned, target_dir};
 pub use cloudformation::{CloudFormationApi, Operation};
 pub use error::Error;
-pub use events::Stack;
+pub use events::{Request, RequestType, Stack};
 pub use lambda::{Invocation, Lambda, LambdaConfig, LambdaResult};
 pub use moto::Moto;
 pub use responses::{RecordedPut, ResponseServer};

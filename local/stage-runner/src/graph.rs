@@ -86,7 +86,11 @@ pub fn dependencies(template: &Template) -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// Orders the custom resources in `included`: each after every custom resource it depends on,
-/// directly or through other resources; otherwise in template order.
+/// directly or through other resources; otherwise in template order. CloudFormation creates
+/// a resource after those named in its `DependsOn` ("DependsOn attribute" in the CloudFormation
+/// User Guide) and after those its `Ref` and `Fn::GetAtt` refer to ("a resource that uses an
+/// intrinsic function to refer to another resource depends on it", same page); the rollback
+/// and a stack delete go in reverse.
 ///
 /// # Errors
 ///

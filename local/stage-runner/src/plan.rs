@@ -94,6 +94,90 @@ pub fn step(recorded: Option<&ResourceState>, properties: &Value, function: &str
     }
 }
 
+/// Whether an Update's answer replaced the resource: "if the physical ID changes,
+/// CloudFormation treats the update as a replacement and sends a Delete request for the old
+/// one" (the `Update` request type of custom resources, CloudFormation User Guide), and not
+/// before the whole stack has succeeded: the old id waits for the cleanup phase.
+pub fn replaced(before: &str, answered: &str) -> bool {
+    !answered.is_empty() && answered != before
+}
+
+/// One step of `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cleanup {
+    /// Send a Delete; `forget` once it succeeds (a resource that left the template).
+    Delete {
+        /// Logical id.
+        id: String,
+        /// The resource the Delete names (a replacement's old id and properties).
+        old: ResourceState,
+        /// Whether the record goes with it.
+        forget: bool,
+    },
+    /// Send nothing (`DELETE_SKIPPED`, for `why`), and forget what is recorded.
+    Skip {
+        /// Logical id.
+        id: String,
+        /// The resource kept.
+        old: ResourceState,
+        /// The policy that keeps it.
+        why: &'static str,
+        /// Whether the record goes.
+        forget: bool,
+    },
+}
+
+/// The cleanup phase of an update that succeeded: "CloudFormation creates the new resources
+/// first and then deletes the old resources" once the stack is updated (the
+/// `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` stack status, "Stack status codes"). The old ids of
+/// `replaced` go first, newest replacement first, each kept or deleted by the replacement's
+/// `UpdateReplacePolicy` (`update_replace(id)`); then the resources that left the template,
+/// newest first, by their own `DeletionPolicy`.
+pub fn cleanup(
+    replaced: Vec<(String, ResourceState)>,
+    update_replace: impl Fn(&str) -> Policy,
+    left_template: Vec<(String, ResourceState)>,
+) -> Vec<Cleanup> {
+    let mut steps = Vec::new();
+    for (id, old) in replaced.into_iter().rev() {
+        if sends_delete(Removal::Replaced, Policy::Delete, update_replace(&id)) {
+            steps.push(Cleanup::Delete {
+                id,
+                old,
+                forget: false,
+            });
+        } else {
+            steps.push(Cleanup::Skip {
+                id,
+                old,
+                why: "UpdateReplacePolicy: Retain",
+                forget: false,
+            });
+        }
+    }
+    for (id, old) in left_template {
+        if sends_delete(
+            Removal::LeftTemplate,
+            old.deletion_policy,
+            old.update_replace_policy,
+        ) {
+            steps.push(Cleanup::Delete {
+                id,
+                old,
+                forget: true,
+            });
+        } else {
+            steps.push(Cleanup::Skip {
+                id,
+                old,
+                why: "DeletionPolicy: Retain",
+                forget: true,
+            });
+        }
+    }
+    steps
+}
+
 /// The status names of one stack operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Phases {
@@ -337,6 +421,62 @@ mod tests {
             deletion_policy: Policy::Delete,
             update_replace_policy: Policy::Delete,
         }
+    }
+
+    #[test]
+    fn an_update_answered_with_another_id_is_a_replacement_and_the_same_or_no_id_is_not() {
+        assert!(replaced("id-1", "id-2"));
+        assert!(!replaced("id-1", "id-1"));
+        // An answer without an id keeps the current one (the library answers with it).
+        assert!(!replaced("id-1", ""));
+    }
+
+    #[test]
+    fn cleanup_deletes_old_ids_newest_first_then_what_left_the_template() {
+        let a = resource("a-old", json!({"N": 1}));
+        let b = resource("b-old", json!({"N": 2}));
+        let mut gone = resource("gone", json!({}));
+        let mut kept = resource("kept", json!({}));
+        kept.deletion_policy = Policy::Retain;
+        gone.update_replace_policy = Policy::Retain; // not this removal's policy
+        let steps = cleanup(
+            vec![("A".into(), a.clone()), ("B".into(), b.clone())],
+            |id| {
+                if id == "B" {
+                    Policy::Retain
+                } else {
+                    Policy::Delete
+                }
+            },
+            vec![("Gone".into(), gone.clone()), ("Kept".into(), kept.clone())],
+        );
+        assert_eq!(
+            steps,
+            vec![
+                Cleanup::Skip {
+                    id: "B".into(),
+                    old: b,
+                    why: "UpdateReplacePolicy: Retain",
+                    forget: false
+                },
+                Cleanup::Delete {
+                    id: "A".into(),
+                    old: a,
+                    forget: false
+                },
+                Cleanup::Delete {
+                    id: "Gone".into(),
+                    old: gone,
+                    forget: true
+                },
+                Cleanup::Skip {
+                    id: "Kept".into(),
+                    old: kept,
+                    why: "DeletionPolicy: Retain",
+                    forget: true
+                },
+            ]
+        );
     }
 
     #[test]

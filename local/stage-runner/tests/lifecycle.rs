@@ -609,3 +609,54 @@ async fn a_failed_update_leaves_nothing_behind_when_replacements_are_deleted() {
 async fn a_failed_update_leaves_nothing_behind_when_replacements_are_updated_back() {
     a_failed_update_leaves_nothing_behind(ReplacedRollback::UpdateBack).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_removed_behind_the_stacks_back_is_drifted_and_made_again() {
+    let stage = Stage::new("dev");
+    let (report, out) = stage.up().await;
+    assert!(report.ok, "{out}");
+
+    // Given the app's login dropped by hand and the webhook deleted on the remote API,
+    let login = format!("{}_app", stage.database);
+    assert!(
+        stage
+            .sql(
+                &stage.database,
+                &format!("DROP OWNED BY \"{login}\"; DROP ROLE \"{login}\"")
+            )
+            .is_some(),
+        "dropping `{login}`"
+    );
+    let hook = stage.physical_id("DeployWebhook");
+    let deleted = reqwest::Client::new()
+        .delete(format!(
+            "http://127.0.0.1:{}/hooks/{hook}",
+            stage.port("api-local")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+
+    // when the stage comes up again, then each function's own physical id tells the runner
+    // where to look, and both are reported and created again; the rest is untouched.
+    let (report, out) = stage.up().await;
+    assert!(report.ok, "{out}");
+    for drifted in ["AppDatabaseUser", "DeployWebhook"] {
+        assert_eq!(
+            report.statuses(drifted),
+            ["DRIFTED", "CREATE_IN_PROGRESS", "CREATE_COMPLETE"],
+            "{drifted}: {out}"
+        );
+    }
+    for kept in ["AppSecret", "DatabaseMigration", "AppDatabaseUserSecret"] {
+        assert!(report.statuses(kept).is_empty(), "{kept}: {out}");
+    }
+    let can_login = format!("SELECT rolcanlogin FROM pg_roles WHERE rolname = '{login}'");
+    assert_eq!(stage.sql("postgres", &can_login).as_deref(), Some("t"));
+    assert_eq!(
+        stage.webhook(&stage.physical_id("DeployWebhook")).await,
+        200
+    );
+    stage.down().await;
+}

@@ -1,6 +1,9 @@
 //! The local services' side: the overrides file's secrets put into moto, and what a service
 //! lost since the last run (moto keeps nothing on disk).
 
+use db_migration::secret::Engine;
+use db_migration::target::Target;
+
 use super::*;
 
 impl Run<'_> {
@@ -79,31 +82,44 @@ impl Run<'_> {
                     None
                 }
             }
+            // Each function's own parser reads its physical id (and builds its URL): the
+            // runner knows no id format of its own.
             "Custom::DatabaseMigration" => {
-                let (_, rest) = resource.physical_id.split_once("://")?;
-                let (hostport, database) = rest.split_once('/')?;
-                let (host, port) = hostport.rsplit_once(':')?;
-                let port: u16 = port.parse().ok()?;
-                if !resource.physical_id.starts_with("postgres") {
+                let target = Target::parse(&resource.physical_id)?;
+                if target.engine != Engine::Postgres {
                     return None;
                 }
-                database_missing(host, port, database).await
+                let query = format!(
+                    "SELECT 1 FROM pg_database WHERE datname = {}",
+                    literal(&target.database)
+                );
+                missing(&target, &query)
+                    .await
+                    .then(|| format!("database `{}` no longer exists", target.database))
+            }
+            "Custom::DatabaseUser" => {
+                let user = db_user::secret::UserTarget::parse(&resource.physical_id)?;
+                if user.target.engine != Engine::Postgres {
+                    return None;
+                }
+                let query = format!(
+                    "SELECT 1 FROM pg_roles WHERE rolname = {}",
+                    literal(&user.user)
+                );
+                missing(&user.target, &query)
+                    .await
+                    .then(|| format!("login `{}` no longer exists", user.user))
             }
             "Custom::HttpResource" => {
-                let base = resource.properties.get("BaseUrl").and_then(Value::as_str)?;
-                let path = resource
-                    .properties
-                    .pointer("/Read/Path")
-                    .and_then(Value::as_str)?;
-                if resource.properties.get("Auth").is_some() {
-                    return None;
-                }
-                let url = format!(
-                    "{}{}",
-                    base.trim_end_matches('/'),
-                    path.replace("{id}", &resource.physical_id)
-                );
-                let status = self.http.get(&url).send().await.ok()?.status();
+                let (method, url) =
+                    http_resource::read_request(&resource.properties, &resource.physical_id)?;
+                let status = self
+                    .http
+                    .request(method, url.clone())
+                    .send()
+                    .await
+                    .ok()?
+                    .status();
                 matches!(status.as_u16(), 404 | 410)
                     .then(|| format!("the remote object is gone ({status} from {url})"))
             }
@@ -112,31 +128,30 @@ impl Run<'_> {
     }
 }
 
-/// Whether PostgreSQL at `host:port` lacks `database`.
-async fn database_missing(host: &str, port: u16, database: &str) -> Option<String> {
-    // psql is on every machine with a PostgreSQL server; without it, no drift is reported.
+/// A SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Whether `query` finds no row on the PostgreSQL server of `target` (asked as `postgres`,
+/// the local server's superuser). `false` when it cannot be asked: without psql, or with the
+/// server down, no drift is reported.
+async fn missing(target: &Target, query: &str) -> bool {
+    // psql is on every machine with a PostgreSQL server.
     let output = tokio::process::Command::new("psql")
         .args([
             "-h",
-            host,
+            &target.host,
             "-p",
-            &port.to_string(),
+            &target.port.to_string(),
             "-U",
             "postgres",
             "-d",
             "postgres",
             "-tAc",
+            query,
         ])
-        .arg(format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{}'",
-            database.replace('\'', "''")
-        ))
         .output()
-        .await
-        .ok()?;
-    if output.status.success() && String::from_utf8_lossy(&output.stdout).trim().is_empty() {
-        Some(format!("database `{database}` no longer exists"))
-    } else {
-        None
-    }
+        .await;
+    output.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim().is_empty())
 }

@@ -128,71 +128,32 @@ impl Run<'_> {
             .ok_or_else(|| Error::Invoke(format!("no function `{binary}`")))
     }
 
-    /// Sends one request the way CloudFormation does and returns the response body; a
-    /// function that cannot be run answers FAILED, as CloudFormation would report it.
-    #[allow(clippy::too_many_arguments)] // one argument per field of CloudFormation's request
+    /// Sends one request the way CloudFormation does and returns the answer; a function that
+    /// cannot be run answers FAILED, as CloudFormation would report it.
     pub(super) async fn send(
         &mut self,
-        request_type: &str,
-        logical_id: &str,
-        kind: &str,
         function: &str,
-        physical_id: Option<&str>,
-        properties: &Value,
-        old_properties: Option<&Value>,
-    ) -> Result<Value, Error> {
-        let sent = self
-            .try_send(
-                request_type,
-                logical_id,
-                kind,
-                function,
-                physical_id,
-                properties,
-                old_properties,
-            )
-            .await;
+        request: Request<'_>,
+    ) -> Result<Response, Error> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let sent = self.try_send(function, request, &request_id).await;
         Ok(sent.unwrap_or_else(|e| {
-            json!({
-                "Status": "FAILED",
-                "Reason": e.to_string(),
-                "PhysicalResourceId": physical_id.unwrap_or_default(),
-                "Data": {},
-            })
+            self.failed(
+                &request,
+                &request_id,
+                request.physical_id.unwrap_or_default(),
+                e.to_string(),
+            )
         }))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn try_send(
+    async fn try_send(
         &mut self,
-        request_type: &str,
-        logical_id: &str,
-        kind: &str,
         function: &str,
-        physical_id: Option<&str>,
-        properties: &Value,
-        old_properties: Option<&Value>,
-    ) -> Result<Value, Error> {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let mut event = json!({
-            "RequestType": request_type,
-            "ServiceToken": properties.get("ServiceToken").cloned().unwrap_or(Value::Null),
-            "ResponseURL": self.responses.url_for(&request_id),
-            "StackId": self.stack.stack_id,
-            "RequestId": request_id,
-            "LogicalResourceId": logical_id,
-            "ResourceType": kind,
-            "ResourceProperties": properties,
-        });
-        if let Some(id) = physical_id {
-            event["PhysicalResourceId"] = json!(id);
-        }
-        if let Some(old) = old_properties {
-            event["OldResourceProperties"] = old.clone();
-        }
-        if let Some(t) = properties.get("ServiceTimeout") {
-            event["ServiceTimeout"] = t.clone();
-        }
+        request: Request<'_>,
+        request_id: &str,
+    ) -> Result<Response, Error> {
+        let event = request.event(request_id, &self.responses.url_for(request_id));
         let stack_status = self.stack_status.clone();
         let lambda = self.lambda(function).await?;
         // The function asks CloudFormation whether this request is real: the stand-in answers
@@ -205,19 +166,56 @@ impl Run<'_> {
         let invocation = invocation.map_err(|e| Error::Invoke(e.to_string()))?;
         let delivered = invocation.delivered();
         match delivered.first().and_then(|p| p.json()) {
-            Some(body) => Ok(body),
+            Some(body) => Ok(serde_json::from_value(body).unwrap_or_else(|e| {
+                self.failed(
+                    &request,
+                    request_id,
+                    request.physical_id.unwrap_or_default(),
+                    format!("the function's response is not one CloudFormation reads: {e}"),
+                )
+            })),
             // CloudFormation would wait for ServiceTimeout; locally the answer is known now.
             // A Create that never answered gets the id CloudFormation makes up, which the
             // rollback's Delete then carries.
-            None => Ok(json!({
-                "Status": "FAILED",
-                "Reason": format!("the function sent no response ({:?}); CloudFormation would wait for ServiceTimeout", invocation.lambda),
-                "PhysicalResourceId": physical_id.map_or_else(
-                    || plan::invented_physical_id(&self.stack.name, logical_id, uuid::Uuid::new_v4().as_u128()),
+            None => Ok(self.failed(
+                &request,
+                request_id,
+                &request.physical_id.map_or_else(
+                    || {
+                        plan::invented_physical_id(
+                            &self.stack.name,
+                            request.logical_id,
+                            uuid::Uuid::new_v4().as_u128(),
+                        )
+                    },
                     str::to_owned,
                 ),
-                "Data": {},
-            })),
+                format!(
+                    "the function sent no response ({:?}); CloudFormation would wait for ServiceTimeout",
+                    invocation.lambda
+                ),
+            )),
+        }
+    }
+
+    /// A FAILED answer the runner writes itself, where CloudFormation would report a failure
+    /// the function did not send.
+    fn failed(
+        &self,
+        request: &Request<'_>,
+        request_id: &str,
+        physical_id: &str,
+        reason: String,
+    ) -> Response {
+        Response {
+            status: Status::Failed,
+            reason,
+            physical_resource_id: physical_id.to_owned(),
+            stack_id: request.stack_id.to_owned(),
+            request_id: request_id.to_owned(),
+            logical_resource_id: request.logical_id.to_owned(),
+            no_echo: false,
+            data: serde_json::Map::new(),
         }
     }
 

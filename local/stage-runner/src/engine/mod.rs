@@ -3,8 +3,10 @@
 //! cleanup), roll back on failure, and recreate what local services lost (drift).
 //!
 //! What to do is [`crate::plan`]'s; this module runs it. [`functions`] starts and invokes
-//! the function binaries, [`values`] resolves a resource's properties, [`drift`] keeps the
-//! local services' side (moto's secrets, what they lost), [`undo`] sends the Deletes and the
+//! the function binaries (events built by the harness's typed [`harness::Request`], answers
+//! read as the library's [`custom_resource::Response`]), [`values`] resolves a resource's
+//! properties, [`drift`] keeps the local services' side (moto's secrets, and what they lost,
+//! found with each function's own physical-id parser), [`undo`] sends the Deletes and the
 //! rollback [`crate::plan`] decides.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,7 +14,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use harness::{Lambda, LambdaConfig, ResponseServer};
+use custom_resource::{Response, Status};
+use harness::{Lambda, LambdaConfig, Request, RequestType, ResponseServer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -20,7 +23,7 @@ use crate::Error;
 use crate::graph;
 use crate::intrinsics::{Context, Lookup, Mode, StackInfo, scalar_text};
 use crate::overrides::Overrides;
-use crate::plan::{self, Done, Policy, Removal, Step, Undo};
+use crate::plan::{self, Cleanup, Done, Policy, Removal, Step, Undo};
 use crate::samconfig;
 use crate::services::{self, Services};
 use crate::state::{ResourceState, StageState};
@@ -387,26 +390,22 @@ impl Run<'_> {
                 Step::Unchanged => continue,
                 Step::Create => {
                     self.event(id, &kind, "CREATE_IN_PROGRESS", "");
-                    let response = self
-                        .send("Create", id, &kind, &function, None, &properties, None)
-                        .await?;
-                    let ok = response["Status"] == "SUCCESS";
-                    let physical_id = response["PhysicalResourceId"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
+                    let request = Request {
+                        request_type: RequestType::Create,
+                        stack_id: &self.stack.stack_id.clone(),
+                        logical_id: id,
+                        resource_type: &kind,
+                        physical_id: None,
+                        properties: &properties,
+                        old_properties: None,
+                    };
+                    let response = self.send(&function, request).await?;
+                    let ok = response.status == Status::Success;
+                    let physical_id = response.physical_resource_id.clone();
                     if physical_id.is_empty() {
                         // Nothing was created and no id came back: there is nothing to delete.
-                        self.event(
-                            id,
-                            &kind,
-                            "CREATE_FAILED",
-                            response["Reason"].as_str().unwrap_or_default(),
-                        );
-                        failure = Some(format!(
-                            "resource `{id}`: {}",
-                            response["Reason"].as_str().unwrap_or_default()
-                        ));
+                        self.event(id, &kind, "CREATE_FAILED", &response.reason);
+                        failure = Some(format!("resource `{id}`: {}", response.reason));
                         break;
                     }
                     if !done
@@ -422,7 +421,7 @@ impl Run<'_> {
                             function: function.clone(),
                             physical_id,
                             properties: properties.clone(),
-                            data: response["Data"].as_object().cloned().unwrap_or_default(),
+                            data: response.data.clone(),
                             deletion_policy,
                             update_replace_policy,
                         },
@@ -437,25 +436,26 @@ impl Run<'_> {
                         continue;
                     };
                     self.event(id, &kind, "UPDATE_IN_PROGRESS", "");
-                    let response = self
-                        .send(
-                            "Update",
-                            id,
-                            &kind,
-                            &function,
-                            Some(&prev.physical_id),
-                            &properties,
-                            Some(&prev.properties),
-                        )
-                        .await?;
-                    let ok = response["Status"] == "SUCCESS";
+                    let request = Request {
+                        request_type: RequestType::Update,
+                        stack_id: &self.stack.stack_id.clone(),
+                        logical_id: id,
+                        resource_type: &kind,
+                        physical_id: Some(&prev.physical_id),
+                        properties: &properties,
+                        old_properties: Some(&prev.properties),
+                    };
+                    let response = self.send(&function, request).await?;
+                    let ok = response.status == Status::Success;
                     done.push(Done::Updated(id.clone(), prev.clone(), properties.clone()));
                     if ok {
-                        let physical_id = response["PhysicalResourceId"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned();
-                        if physical_id != prev.physical_id {
+                        // An answer without an id keeps the current one.
+                        let physical_id = if response.physical_resource_id.is_empty() {
+                            prev.physical_id.clone()
+                        } else {
+                            response.physical_resource_id.clone()
+                        };
+                        if plan::replaced(&prev.physical_id, &physical_id) {
                             replaced.push((id.clone(), prev.clone()));
                         }
                         self.state.resources.insert(
@@ -465,7 +465,7 @@ impl Run<'_> {
                                 function: function.clone(),
                                 physical_id,
                                 properties: properties.clone(),
-                                data: response["Data"].as_object().cloned().unwrap_or_default(),
+                                data: response.data.clone(),
                                 deletion_policy,
                                 update_replace_policy,
                             },
@@ -475,7 +475,7 @@ impl Run<'_> {
                 }
             };
             let (ok, verb, response) = outcome;
-            let reason = response["Reason"].as_str().unwrap_or_default().to_owned();
+            let reason = response.reason;
             if ok {
                 self.event(id, &kind, &format!("{verb}_COMPLETE"), &reason);
                 self.state
@@ -517,42 +517,38 @@ impl Run<'_> {
                 "",
             );
         }
-        for (id, old) in replaced.into_iter().rev() {
-            // The replacement's own policy, as the template now gives it.
-            let policy = self
-                .state
-                .resources
-                .get(&id)
-                .map_or(Policy::Delete, |r| r.update_replace_policy);
-            if plan::sends_delete(Removal::Replaced, Policy::Delete, policy) {
-                self.delete(&id, &old).await?;
-            } else {
-                self.skipped(&id, &old, "UpdateReplacePolicy: Retain");
-            }
-        }
-        let removed: Vec<String> = self
+        let left_template: Vec<(String, ResourceState)> = self
             .state
             .created
             .iter()
             .rev()
-            .filter(|id| !included.contains(*id) && self.state.resources.contains_key(*id))
-            .cloned()
+            .filter(|id| !included.contains(*id))
+            .filter_map(|id| Some((id.clone(), self.state.resources.get(id)?.clone())))
             .collect();
-        for id in removed {
-            let Some(old) = self.state.resources.get(&id).cloned() else {
-                continue;
+        // The replacement's own policy, as the template now gives it.
+        let update_replace = |id: &str| {
+            self.state
+                .resources
+                .get(id)
+                .map_or(Policy::Delete, |r| r.update_replace_policy)
+        };
+        for step in plan::cleanup(replaced, update_replace, left_template) {
+            let (id, gone, forget) = match step {
+                Cleanup::Delete { id, old, forget } => {
+                    let gone = self.delete(&id, &old).await?;
+                    (id, gone, forget)
+                }
+                Cleanup::Skip {
+                    id,
+                    old,
+                    why,
+                    forget,
+                } => {
+                    self.skipped(&id, &old, why);
+                    (id, true, forget)
+                }
             };
-            let gone = if plan::sends_delete(
-                Removal::LeftTemplate,
-                old.deletion_policy,
-                old.update_replace_policy,
-            ) {
-                self.delete(&id, &old).await?
-            } else {
-                self.skipped(&id, &old, "DeletionPolicy: Retain");
-                true
-            };
-            if gone {
+            if gone && forget {
                 self.state.resources.remove(&id);
                 self.state.created.retain(|c| c != &id);
             }

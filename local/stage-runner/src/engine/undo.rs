@@ -16,19 +16,19 @@ impl Run<'_> {
             "DELETE_IN_PROGRESS",
             &resource.physical_id,
         );
-        let response = self
-            .send(
-                "Delete",
-                id,
-                &resource.kind,
-                &resource.function,
-                Some(&resource.physical_id),
-                &resource.properties,
-                None,
-            )
-            .await?;
-        let reason = response["Reason"].as_str().unwrap_or_default().to_owned();
-        if response["Status"] == "SUCCESS" {
+        let stack_id = self.stack.stack_id.clone();
+        let request = Request {
+            request_type: RequestType::Delete,
+            stack_id: &stack_id,
+            logical_id: id,
+            resource_type: &resource.kind,
+            physical_id: Some(&resource.physical_id),
+            properties: &resource.properties,
+            old_properties: None,
+        };
+        let response = self.send(&resource.function, request).await?;
+        let reason = response.reason;
+        if response.status == Status::Success {
             self.event(id, &resource.kind, "DELETE_COMPLETE", &reason);
             Ok(true)
         } else {
@@ -125,28 +125,26 @@ impl Run<'_> {
                         "UPDATE_IN_PROGRESS",
                         "rolling back to the previous properties",
                     );
-                    let response = self
-                        .send(
-                            "Update",
-                            &id,
-                            &current.kind,
-                            &previous.function,
-                            Some(&current.physical_id),
-                            &previous.properties,
-                            // As CloudFormation does: what was last sent, even by an Update
-                            // that failed, is the old.
-                            Some(&attempted),
-                        )
-                        .await?;
-                    let reason = response["Reason"].as_str().unwrap_or_default().to_owned();
-                    if response["Status"] == "SUCCESS" {
+                    let stack_id = self.stack.stack_id.clone();
+                    let request = Request {
+                        request_type: RequestType::Update,
+                        stack_id: &stack_id,
+                        logical_id: &id,
+                        resource_type: &current.kind,
+                        physical_id: Some(&current.physical_id),
+                        properties: &previous.properties,
+                        // As CloudFormation does: what was last sent, even by an Update that
+                        // failed, is the old.
+                        old_properties: Some(&attempted),
+                    };
+                    let response = self.send(&previous.function, request).await?;
+                    let reason = response.reason;
+                    if response.status == Status::Success {
                         self.event(&id, &current.kind, "UPDATE_COMPLETE", &reason);
                         let mut restored = previous;
-                        if let Some(data) = response["Data"].as_object() {
-                            restored.data = data.clone();
-                        }
-                        if let Some(answered) = response["PhysicalResourceId"].as_str() {
-                            restored.physical_id = answered.to_owned();
+                        restored.data = response.data;
+                        if !response.physical_resource_id.is_empty() {
+                            restored.physical_id = response.physical_resource_id;
                         }
                         if restored.physical_id != current.physical_id {
                             left_behind.push((id.clone(), current));
