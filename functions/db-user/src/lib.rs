@@ -217,17 +217,28 @@ impl<S: SecretSource> DatabaseUser<S> {
             }
             _ => false,
         };
+        let auth = if props.iam_auth {
+            password::MySqlAuth::Native
+        } else {
+            within(
+                a.budget,
+                "reading the server's version",
+                name,
+                &server,
+                conn.mysql_auth(),
+            )
+            .await?
+        };
         let stored = (!props.iam_auth).then(|| {
-            let password = a.user.login.password.expose();
-            let stored = match engine {
-                Engine::Postgres => password::new_scram_sha256_verifier(password),
-                Engine::MySql => password::mysql_native_hash(password),
-            };
+            let stored =
+                password::StoredPassword::new(engine, auth, a.user.login.password.expose());
             // The stored form is not the password, but no reason or log line shows it.
-            request.redactor.add(&stored);
+            request.redactor.add(stored.text());
             stored
         });
-        let login = stored.as_deref().map_or(Login::Iam, Login::Stored);
+        let login = stored
+            .as_ref()
+            .map_or(Login::Iam, password::StoredPassword::login);
         let ensure = plan::ensure(engine, existing, a.is_new, login, logs_in).map_err(|why| {
             Error::NotAdoptable {
                 user: name.clone(),

@@ -174,6 +174,11 @@ pub enum Login<'a> {
     /// With a password, given as the engine's stored form ([`crate::password`]): the SCRAM
     /// verifier on PostgreSQL, the `mysql_native_password` hash on MySQL.
     Stored(&'a str),
+    /// MySQL 8.0 and later: the `caching_sha2_password` string
+    /// ([`crate::password::caching_sha2_string`]) as lower-case hex, sent as a hex literal
+    /// (its salt may hold any byte). Built only for MySQL; were it given to PostgreSQL, the
+    /// server would store a password no one knows (refusing logins, never allowing one).
+    CachingSha2(&'a str),
     /// RDS IAM authentication, no password.
     Iam,
 }
@@ -246,11 +251,13 @@ pub fn ensure<'a>(
 /// IDENTIFIED WITH … AS '<hash>'`.
 pub fn set_login_statement(engine: Engine, user: &str, login: Login<'_>) -> Statement {
     match (engine, login) {
-        (Engine::Postgres, Login::Stored(verifier)) => Statement::run(format!(
-            "ALTER ROLE {} WITH PASSWORD {}",
-            quote_pg(user),
-            pg_literal(verifier)
-        )),
+        (Engine::Postgres, Login::Stored(verifier) | Login::CachingSha2(verifier)) => {
+            Statement::run(format!(
+                "ALTER ROLE {} WITH PASSWORD {}",
+                quote_pg(user),
+                pg_literal(verifier)
+            ))
+        }
         (Engine::Postgres, Login::Iam) => {
             Statement::run(format!("ALTER ROLE {} WITH PASSWORD NULL", quote_pg(user)))
         }
@@ -418,7 +425,9 @@ fn pg_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
         .connection_limit
         .map_or_else(|| "-1".to_owned(), |n| n.to_string());
     let password = |login: Login<'_>| match login {
-        Login::Stored(verifier) => format!(" PASSWORD {}", pg_literal(verifier)),
+        Login::Stored(verifier) | Login::CachingSha2(verifier) => {
+            format!(" PASSWORD {}", pg_literal(verifier))
+        }
         Login::Iam => " PASSWORD NULL".to_owned(),
     };
     let login = match plan.ensure {
@@ -434,7 +443,7 @@ fn pg_user(plan: &UserPlan<'_>, out: &mut Vec<Statement>) {
                 "ALTER ROLE {user} WITH LOGIN{} CONNECTION LIMIT {limit}",
                 login.map(password).unwrap_or_default()
             )));
-            if has_rds_iam && matches!(login, Some(Login::Stored(_))) {
+            if has_rds_iam && matches!(login, Some(Login::Stored(_) | Login::CachingSha2(_))) {
                 out.push(Statement::run(format!("REVOKE \"rds_iam\" FROM {user}")));
             }
             login
@@ -472,6 +481,14 @@ fn mysql_identified(login: Login<'_>) -> String {
             " IDENTIFIED WITH mysql_native_password AS {}",
             mysql_literal(hash)
         ),
+        Login::CachingSha2(hex)
+            if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            format!(" IDENTIFIED WITH caching_sha2_password AS 0x{hex}")
+        }
+        // Not hex: never interpolated. A literal no hash matches: the server refuses the
+        // login rather than allowing one.
+        Login::CachingSha2(_) => " IDENTIFIED WITH caching_sha2_password AS ''".to_owned(),
         Login::Iam => " IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'".to_owned(),
     }
 }
@@ -991,6 +1008,43 @@ mod tests {
             "ReadOnly public.*; INSERT,SELECT sales.a,b"
         );
         assert_eq!(summary(&[], "public"), "none");
+    }
+
+    /// MySQL 8's form, as SQL text (no MySQL server here to run it): the stored string of
+    /// `password` with the salt of hashcat's published example, as a hex literal.
+    #[test]
+    fn mysql_8_gets_the_caching_sha2_string_as_a_hex_literal() {
+        let salt: [u8; 20] = [
+            0xF9, 0xCC, 0x98, 0xCE, 0x08, 0x89, 0x29, 0x24, 0xF5, 0x0A, 0x21, 0x3B, 0x6B, 0xC5,
+            0x71, 0xA2, 0xC1, 0x17, 0x78, 0xC5,
+        ];
+        let stored = crate::password::caching_sha2_string("hashcat", &salt);
+        let hex: String = stored.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            set_login_statement(Engine::MySql, "app", Login::CachingSha2(&hex)).sql,
+            "ALTER USER 'app'@'%' IDENTIFIED WITH caching_sha2_password AS \
+             0x24412430303524f9cc98ce08892924f50a213b6bc571a2c11778c5\
+             625479393559393965414d45316477456b484f41316e64484742577a2e3162785353526b7554584647562f"
+        );
+        let none = GrantChange::default();
+        let p = plan(
+            Engine::MySql,
+            Ensure::Create(Login::CachingSha2("2441")),
+            &none,
+        );
+        assert_eq!(
+            sql(&user_statements(&p))[0],
+            "CREATE USER 'app'@'%' IDENTIFIED WITH caching_sha2_password AS 0x2441 WITH MAX_USER_CONNECTIONS 0"
+        );
+        assert!(
+            set_login_statement(
+                Engine::MySql,
+                "app",
+                Login::CachingSha2("'; DROP USER x; --")
+            )
+            .sql
+            .ends_with("AS ''")
+        );
     }
 
     #[test]

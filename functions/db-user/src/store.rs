@@ -13,6 +13,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection as _, Executor, Row as _, query_scalar};
 
 use crate::Error;
+use crate::password::MySqlAuth;
 use crate::plan::{Existing, Statement};
 
 /// The name sessions show in `pg_stat_activity`.
@@ -193,6 +194,22 @@ impl Conn {
                 Ok(plugin.map(|p| Existing {
                     iam: p == "AWSAuthenticationPlugin",
                 }))
+            }
+        }
+    }
+
+    /// The password form the server takes: from `SELECT VERSION()` on MySQL and MariaDB
+    /// ([`MySqlAuth::for_version`]); PostgreSQL has one form (the answer is not used).
+    ///
+    /// # Errors
+    ///
+    /// The driver's error.
+    pub async fn mysql_auth(&mut self) -> Result<MySqlAuth, sqlx::Error> {
+        match self {
+            Self::Pg(_) => Ok(MySqlAuth::Native),
+            Self::My(c) => {
+                let version: String = query_scalar("SELECT VERSION()").fetch_one(&mut *c).await?;
+                Ok(MySqlAuth::for_version(&version))
             }
         }
     }

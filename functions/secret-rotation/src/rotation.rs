@@ -10,9 +10,9 @@ use db_migration::budget::Budget;
 use db_migration::secret::{DbSecret, Engine, parse_secret};
 use db_migration::target::Target;
 use db_migration::tls::TlsSettings;
-use db_user::password;
+use db_user::password::StoredPassword;
 use db_user::plan::{
-    Login, mysql_clone_statements, mysql_grant_for, pg_clone_statements, set_login_statement,
+    mysql_clone_statements, mysql_grant_for, pg_clone_statements, set_login_statement,
 };
 use db_user::secret::{UserSecret, parse_user_secret, same_server};
 use db_user::store::{self, Conn, LoginError};
@@ -223,11 +223,19 @@ impl Rotation {
             tracing::info!(user = %alternate.pending, "the pending password is set; the clone keeps working until the next rotation");
             return Ok(());
         }
-        let stored = stored_form(target.engine, &pending.login.password);
         let server = target.server();
         let mut conn = store::connect_admin(&target, &admin, tls, budget).await?;
         let result = async {
             let clone = &alternate.pending;
+            let stored = stored_form(
+                &mut conn,
+                target.engine,
+                &pending.login.password,
+                clone,
+                &server,
+                budget,
+            )
+            .await?;
             let exists = store::within(
                 budget,
                 "looking the clone up",
@@ -238,7 +246,9 @@ impl Rotation {
             .await?
             .is_some();
             let statements = match target.engine {
-                Engine::Postgres => pg_clone_statements(&alternate.base, clone, &stored, exists),
+                Engine::Postgres => {
+                    pg_clone_statements(&alternate.base, clone, stored.text(), exists)
+                }
                 Engine::MySql => {
                     let lines = store::within(
                         budget,
@@ -257,7 +267,7 @@ impl Rotation {
                             },
                         )?);
                     }
-                    mysql_clone_statements(clone, Login::Stored(&stored), exists, &grants)
+                    mysql_clone_statements(clone, stored.login(), exists, &grants)
                 }
             };
             store::within(
@@ -454,19 +464,25 @@ impl Rotation {
         password: &Secret<String>,
         budget: &Budget,
     ) -> Result<(), Error> {
-        let stored = stored_form(target.engine, password);
-        let statement = set_login_statement(target.engine, user, Login::Stored(&stored));
         let mut conn = store::connect_admin(target, admin, &self.config.tls, budget).await?;
-        let result = store::within(
-            budget,
-            "set the password",
-            user,
-            &target.server(),
-            conn.execute(std::slice::from_ref(&statement)),
-        )
+        let server = target.server();
+        let result = async {
+            let stored =
+                stored_form(&mut conn, target.engine, password, user, &server, budget).await?;
+            let statement = set_login_statement(target.engine, user, stored.login());
+            store::within(
+                budget,
+                "set the password",
+                user,
+                &server,
+                conn.execute(std::slice::from_ref(&statement)),
+            )
+            .await?;
+            Ok::<_, Error>(())
+        }
         .await;
         conn.close().await;
-        Ok(result?)
+        result
     }
 
     async fn set(&self, event: &Event, budget: &Budget) -> Result<(), Error> {
@@ -533,12 +549,26 @@ impl Rotation {
     }
 }
 
-/// The password in the form the server stores, so the plain password never travels in SQL.
-fn stored_form(engine: Engine, password: &Secret<String>) -> String {
-    match engine {
-        Engine::Postgres => password::new_scram_sha256_verifier(password.expose()),
-        Engine::MySql => password::mysql_native_hash(password.expose()),
-    }
+/// The password in the form the server stores, so the plain password never travels in SQL:
+/// on MySQL the form the server's version takes (`caching_sha2_password` from MySQL 8.0,
+/// `mysql_native_password` on MariaDB and older MySQL).
+async fn stored_form(
+    conn: &mut Conn,
+    engine: Engine,
+    password: &Secret<String>,
+    user: &str,
+    server: &str,
+    budget: &Budget,
+) -> Result<StoredPassword, Error> {
+    let auth = store::within(
+        budget,
+        "reading the server's version",
+        user,
+        server,
+        conn.mysql_auth(),
+    )
+    .await?;
+    Ok(StoredPassword::new(engine, auth, password.expose()))
 }
 
 async fn select_one(conn: &mut Conn) -> Result<(), sqlx::Error> {
