@@ -215,9 +215,14 @@ pub fn phases(first: bool) -> Phases {
 }
 
 /// What CloudFormation sends a custom resource that the failed operation replaced. It is not
-/// documented; the one practitioner account found says it deletes the new id and sends nothing
-/// to the old, while for an in-place update it sends an Update with the old properties. The
-/// runner plays either, so every function can be shown to end right under both.
+/// documented. Practitioners say it deletes the new id and sends nothing to the old: "if the
+/// stack update fails and a rollback occurs, the new physical resource id is sent in the
+/// Delete event" (the accepted answer to Stack Overflow question 50599602, "Updating custom
+/// resources causes them to be deleted?"), and aws-cdk's fix for its auto-delete handlers
+/// (aws/aws-cdk#29581) describes a rollback that updates the custom resources updated in
+/// place back ("new -> old") and deletes the replacement, keeping the existing one. For an
+/// in-place update it sends an Update with the old properties. The runner plays either, so
+/// every function can be shown to end right under both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ReplacedRollback {
     /// A Delete of the new id; the old one is current again without a request.
@@ -354,8 +359,8 @@ pub enum Undo {
 /// The rollback of `done`, newest first, given the current record of each resource
 /// (`current(id)`): an Update with the old properties for what was updated in place, a Delete
 /// for what was created or for a replacement ("Troubleshooting: update rollback" in the
-/// CloudFormation User Guide; for a replaced custom resource, the one practitioner account
-/// found says CloudFormation deletes the new id and sends nothing to the old).
+/// CloudFormation User Guide; for a replaced custom resource, practitioners' accounts say
+/// CloudFormation deletes the new id and sends nothing to the old: see [`ReplacedRollback`]).
 pub fn rollback<'s>(
     done: &[Done],
     current: impl Fn(&str) -> Option<&'s ResourceState>,
