@@ -138,8 +138,18 @@ def check_functions(template: dict) -> dict[str, dict]:
             problem(f"{log_ref}: LogGroupName must be `!Sub {want}` (the function's name), got `{got}`")
         if "RetentionInDays" not in group["Properties"]:
             problem(f"{log_ref}: needs RetentionInDays (per stage)")
+        # CloudFormation invokes a custom resource's function asynchronously: Lambda's retries
+        # and event age decide when a lost answer is given up on. Others (Secrets Manager's
+        # rotation function) are invoked synchronously, and the setting does not apply.
+        serves_custom_resource = any(
+            str(r.get("Type", "")).startswith("Custom::")
+            and function_of(r.get("Properties", {}).get("ServiceToken")) == name
+            for r in resources.values()
+        )
         eic = props.get("EventInvokeConfig", {})
-        if "MaximumEventAgeInSeconds" not in eic or "MaximumRetryAttempts" not in eic:
+        if serves_custom_resource and (
+            "MaximumEventAgeInSeconds" not in eic or "MaximumRetryAttempts" not in eic
+        ):
             problem(f"{name}: EventInvokeConfig needs MaximumEventAgeInSeconds and MaximumRetryAttempts")
     return functions
 
