@@ -64,7 +64,8 @@ pub struct Observed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phase {
     stack_status: String,
-    replaced: Option<String>,
+    /// `None`: not looked up (not a rollback's Update) or the events could not be read.
+    replaced: Option<Option<String>>,
 }
 
 impl Phase {
@@ -80,7 +81,7 @@ impl Phase {
     /// replaced it.
     #[must_use]
     pub fn with_replaced(mut self, replaced: Option<String>) -> Self {
-        self.replaced = replaced;
+        self.replaced = Some(replaced);
         self
     }
 
@@ -89,7 +90,16 @@ impl Phase {
     /// replaced, or the events could not be read). That object still exists: CloudFormation
     /// deletes a replaced id only in the cleanup phase of an operation that succeeded.
     pub fn replaced(&self) -> Option<&str> {
-        self.replaced.as_deref()
+        self.replaced.as_ref().and_then(Option::as_deref)
+    }
+
+    /// For an Update during a rollback, what CloudFormation's events say: `Some(Some(id))`
+    /// when the failed operation replaced the resource (`id`: the one it had before),
+    /// `Some(None)` when it did not (the current id is the one from before the operation),
+    /// `None` when that is not known (not a rollback's Update, or the events could not be
+    /// read).
+    pub fn replacement(&self) -> Option<Option<&str>> {
+        self.replaced.as_ref().map(Option::as_deref)
     }
 
     /// The stack's status when the request was confirmed (`UPDATE_IN_PROGRESS`).
@@ -520,6 +530,13 @@ mod tests {
             replaced_id(&events, "app", "Other", "7"),
             ControlFlow::Break(None)
         );
+        // What the resource is told: not looked up, looked up and not replaced, replaced.
+        let phase = Phase::new("UPDATE_ROLLBACK_IN_PROGRESS");
+        assert_eq!(phase.replacement(), None);
+        assert_eq!(phase.clone().with_replaced(None).replacement(), Some(None));
+        let replaced = phase.with_replaced(Some("3".into()));
+        assert_eq!(replaced.replacement(), Some(Some("3")));
+        assert_eq!(replaced.replaced(), Some("3"));
     }
 
     #[test]

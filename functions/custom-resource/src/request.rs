@@ -102,6 +102,12 @@ impl<P> Request<P> {
         self.phase.as_ref().and_then(Phase::replaced)
     }
 
+    /// On an Update during a rollback, whether the failed operation replaced this resource:
+    /// see [`Phase::replacement`]; `None` when not known (confirmation off, too).
+    pub fn replacement(&self) -> Option<Option<&str>> {
+        self.phase.as_ref().and_then(Phase::replacement)
+    }
+
     /// The stack's name, from `StackId` (`arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`).
     pub fn stack_name(&self) -> &str {
         stack_name(&self.stack_id)

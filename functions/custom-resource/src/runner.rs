@@ -629,7 +629,7 @@ impl<R: CustomResource> Runner<R> {
         }
         // The rollback of an update: was the resource replaced by the failed operation?
         let current = ids.physical_resource_id.as_deref().unwrap_or_default();
-        let replaced = match Box::pin(cloudformation.replaced_id(
+        match Box::pin(cloudformation.replaced_id(
             &ids.stack_id,
             &ids.logical_resource_id,
             current,
@@ -637,16 +637,17 @@ impl<R: CustomResource> Runner<R> {
         ))
         .await
         {
-            Ok(replaced) => replaced,
-            Err(problem) => {
-                tracing::warn!(problem = %problem, "could not read the stack's events; the resource is told of no replaced id");
-                None
+            Ok(replaced) => {
+                if let Some(id) = &replaced {
+                    tracing::info!(replaced_id = %id, "CloudFormation's events show the failed update replaced this resource");
+                }
+                Ok(Some(phase.with_replaced(replaced)))
             }
-        };
-        if let Some(id) = &replaced {
-            tracing::info!(replaced_id = %id, "CloudFormation's events show the failed update replaced this resource");
+            Err(problem) => {
+                tracing::warn!(problem = %problem, "could not read the stack's events; whether the failed update replaced this resource is not known");
+                Ok(Some(phase))
+            }
         }
-        Ok(Some(phase.with_replaced(replaced)))
     }
 
     /// The switches an Update's properties ask for that the stage does not allow: the

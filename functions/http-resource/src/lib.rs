@@ -355,6 +355,18 @@ impl Session<'_> {
         }
     }
 
+    /// Keeps `id` as it is: its `Outputs` read again with `Read` when there are any and it is
+    /// configured.
+    async fn keep(&self, id: &str) -> Result<Outcome, Error> {
+        let props = self.props;
+        let Some(read) = props.read.as_ref().filter(|_| !props.outputs.is_empty()) else {
+            return Ok(Outcome::keep_id().no_echo(props.no_echo));
+        };
+        let answer = self.sender.send(Op::Read, read, Some(id), None).await?;
+        let data = self.outputs(&answer, id).await?;
+        Ok(Outcome::keep_id().with_data(data).no_echo(props.no_echo))
+    }
+
     /// The rollback of a replacement, when CloudFormation sends the old properties to the new
     /// id: the object the failed update replaced (`previous`, from CloudFormation's events)
     /// still exists, so the answer names it again instead of creating a third, and
@@ -417,10 +429,22 @@ impl Session<'_> {
         let id = request.physical_id();
         match plan {
             UpdatePlan::Replace { why, moved } => {
-                if let Some(previous) = request.replaced_id()
-                    && let Some(outcome) = self.return_to(previous).await?
-                {
-                    return Ok(outcome);
+                match request.replacement() {
+                    // The rollback of a replacement: back to the object it replaced.
+                    Some(Some(previous)) => {
+                        if let Some(outcome) = self.return_to(previous).await? {
+                            return Ok(outcome);
+                        }
+                    }
+                    // The rollback of an update that did not replace the object (it failed
+                    // before, or undid what it made): the current object is the one from
+                    // before, where the old properties say; making another would leave two,
+                    // and the cleanup would delete this id where the failed properties point.
+                    Some(None) => {
+                        tracing::info!(physical_id = %id, "rolling back an update that did not replace the object: it stays current");
+                        return self.keep(id).await;
+                    }
+                    None => {}
                 }
                 tracing::info!(physical_id = %id, why, "replacing the object: creating a new one; CloudFormation then deletes the old id");
                 let outcome = self.create(request).await?;

@@ -241,7 +241,7 @@ async fn a_move_whose_new_object_gets_the_old_id_is_refused_and_undone() {
     let v2 = hook(&second.base_url(), "web");
     succeeded(&s.invoke(s.create(v1.clone())).await);
 
-    let reason = support::failed(&s.invoke(s.update("1", v2, v1)).await);
+    let reason = support::failed(&s.invoke(s.update("1", v2.clone(), v1.clone())).await);
     assert!(
         reason.contains("the id `1`, the id of the current object at the old place"),
         "{reason}"
@@ -256,4 +256,15 @@ async fn a_move_whose_new_object_gets_the_old_id_is_refused_and_undone() {
     );
     assert_eq!(ids(&second.get("/hooks").await.1), Vec::<u64>::new());
     assert_eq!(ids(&first.get("/hooks").await.1), [1]);
+
+    // The stack rolls back with the old properties: the failed update replaced nothing
+    // (CloudFormation's events say so), so the original stays current and nothing is made.
+    let back = succeeded(
+        &s.invoke_during(s.update("1", v1, v2), "UPDATE_ROLLBACK_IN_PROGRESS")
+            .await,
+    );
+    assert_eq!(back["PhysicalResourceId"], "1");
+    assert_eq!(back["Data"]["Name"], "web");
+    assert_eq!(ids(&first.get("/hooks").await.1), [1]);
+    assert_eq!(ids(&second.get("/hooks").await.1), Vec::<u64>::new());
 }
