@@ -246,7 +246,9 @@ impl ReplacedRollback {
 
 /// The physical id CloudFormation makes up for a resource whose Create never answered (it
 /// waited for `ServiceTimeout`): `<stack name>-<logical id>-<13 upper-case letters and
-/// digits>`, the rollback's Delete then carries it. `random` picks the 13 characters.
+/// digits>`, the rollback's Delete then carries it (undocumented; observed and reported in
+/// aws-cloudformation/cloudformation-coverage-roadmap#1814 and remind101/empire#918). `random`
+/// picks the 13 characters.
 pub fn invented_physical_id(stack_name: &str, logical_id: &str, random: u128) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut n = random;
