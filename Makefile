@@ -36,6 +36,8 @@ fmt:
 
 lint: tools
 	cargo fmt --all -- --check
+	# fuzz/ is outside the workspace (it needs nightly to build); its formatting is checked here.
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	scripts/lint-templates.sh
 
