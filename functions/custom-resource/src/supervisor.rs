@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
@@ -101,6 +101,10 @@ where
         }
     }
 }
+
+/// How long before the supervisor's `kill_at` the worker's own deadline falls: room for the
+/// job to reach the worker and its answer to come back.
+const WORKER_ALLOWANCE: Duration = Duration::from_millis(100);
 
 /// One line from the supervisor to its worker.
 #[derive(Debug, Serialize, Deserialize)]
@@ -283,9 +287,14 @@ impl Supervisor {
                     .await;
             }
         };
+        // The worker's own deadline ends before `kill_at`: its answer, retries of the PUT
+        // included, is over before the supervisor would take it for a hung worker.
+        let worker_left = kill_at
+            .saturating_duration_since(start)
+            .saturating_sub(WORKER_ALLOWANCE);
         let job = Job {
             payload: payload.clone(),
-            lambda_left_ms: lambda_left.as_millis() as u64,
+            lambda_left_ms: worker_left.as_millis() as u64,
         };
         if let Err(err) = send(&mut worker.write, &job).await {
             tracing::warn!(error = %err, "could not hand the event to the worker");
@@ -348,8 +357,11 @@ impl Supervisor {
         }
     }
 
-    /// PUTs FAILED for `payload` through the library's checks; the Runtime API is told the
-    /// invocation is done either way (an error would make Lambda replay it).
+    /// PUTs FAILED for `payload` through the library's checks. Delivered (or refused by the
+    /// `ResponseURL`), the Runtime API is told the invocation is done; not delivered, it gets
+    /// the error, as from a worker, so that Lambda delivers the event again and, after its
+    /// retries, the failure destination answers: a stack must never wait for an answer
+    /// nobody will send.
     async fn answer_failed(
         &self,
         payload: &Value,
@@ -360,16 +372,18 @@ impl Supervisor {
             Ok(answerer) => answerer,
             Err(why) => {
                 tracing::error!(error = %why, "cannot answer CloudFormation: no HTTP client");
-                return Ok(json!({"Delivered": false, "Error": why}));
+                return Err(Diagnostic {
+                    error_type: "ResponseNotDelivered".into(),
+                    error_message: why,
+                });
             }
         };
-        match answerer.fail(payload, reason, deadline).await {
-            Ok(value) => Ok(value),
-            Err(diagnostic) => {
+        answerer
+            .fail(payload, reason, deadline)
+            .await
+            .inspect_err(|diagnostic| {
                 tracing::error!(error = %diagnostic.error_message, "the FAILED answer was not delivered");
-                Ok(json!({"Delivered": false, "Error": diagnostic.error_type}))
-            }
-        }
+            })
     }
 }
 
@@ -454,6 +468,8 @@ fn death(status: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::ExitStatusExt;
+
+    use serde_json::json;
 
     use super::*;
 
