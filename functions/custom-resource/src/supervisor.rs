@@ -8,10 +8,13 @@
 //!
 //! - the worker died mid-request (a signal, an exit: killed for memory, an abort, a stack
 //!   overflow, a segfault in C code): the supervisor PUTs FAILED naming what happened, tells
-//!   the Runtime API the invocation is done (a response, never an error, which would make
-//!   Lambda replay the side effects), and starts a fresh worker for the next event;
+//!   the Runtime API the invocation is done (a response, not an error, which would make
+//!   Lambda replay the side effects; the error `ResponseNotDelivered` only when the FAILED
+//!   could not be delivered, so that Lambda's retries and the failure destination still
+//!   answer), and starts a fresh worker for the next event;
 //! - the worker has not answered shortly before the deadline (a thrashing worker may never die
-//!   by itself): the supervisor kills it and answers FAILED;
+//!   by itself; the worker's own deadline, retries of its PUT included, ends before this
+//!   point): the supervisor kills it and answers FAILED;
 //! - the worker cannot start: each event is answered FAILED ("the function failed to start").
 //!
 //! The worker raises its own `oom_score_adj`, so that the kernel picks it, not the
