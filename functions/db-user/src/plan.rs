@@ -370,7 +370,7 @@ pub struct UserPlan<'a> {
 }
 
 /// A PostgreSQL string literal (standard_conforming_strings: only `'` is special).
-fn pg_literal(text: &str) -> String {
+pub fn pg_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

@@ -355,13 +355,15 @@ impl Session<'_> {
         }
     }
 
-    /// Keeps `id` as it is: its `Outputs` read again with `Read` when there are any and it is
-    /// configured.
+    /// Keeps `id` as it is, sending nothing that changes it: its `Outputs` read again with
+    /// `Read` when there are any and it is configured ([`UpdatePlan::Refresh`] and
+    /// [`UpdatePlan::Keep`], and a rollback that finds nothing was replaced).
     async fn keep(&self, id: &str) -> Result<Outcome, Error> {
         let props = self.props;
         let Some(read) = props.read.as_ref().filter(|_| !props.outputs.is_empty()) else {
             return Ok(Outcome::keep_id().no_echo(props.no_echo));
         };
+        tracing::info!(physical_id = %id, "nothing to change remotely; reading the object for `Outputs`");
         let answer = self.sender.send(Op::Read, read, Some(id), None).await?;
         let data = self.outputs(&answer, id).await?;
         Ok(Outcome::keep_id().with_data(data).no_echo(props.no_echo))
@@ -473,16 +475,7 @@ impl Session<'_> {
                 let data = self.outputs(&answer, id).await?;
                 Ok(Outcome::keep_id().with_data(data).no_echo(props.no_echo))
             }
-            UpdatePlan::Refresh => {
-                let Some(read) = &props.read else {
-                    return Err(Error::Internal("a refresh without `Read`".into()));
-                };
-                tracing::info!(physical_id = %id, "nothing to change remotely; reading the object for `Outputs`");
-                let answer = self.sender.send(Op::Read, read, Some(id), None).await?;
-                let data = self.outputs(&answer, id).await?;
-                Ok(Outcome::keep_id().with_data(data).no_echo(props.no_echo))
-            }
-            UpdatePlan::Keep => Ok(Outcome::keep_id().no_echo(props.no_echo)),
+            UpdatePlan::Refresh | UpdatePlan::Keep => self.keep(id).await,
         }
     }
 }

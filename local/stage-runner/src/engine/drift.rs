@@ -3,6 +3,7 @@
 
 use db_migration::secret::Engine;
 use db_migration::target::Target;
+use db_user::plan::pg_literal;
 
 use super::*;
 
@@ -91,7 +92,7 @@ impl Run<'_> {
                 }
                 let query = format!(
                     "SELECT 1 FROM pg_database WHERE datname = {}",
-                    literal(&target.database)
+                    pg_literal(&target.database)
                 );
                 missing(&target, &query)
                     .await
@@ -104,7 +105,7 @@ impl Run<'_> {
                 }
                 let query = format!(
                     "SELECT 1 FROM pg_roles WHERE rolname = {}",
-                    literal(&user.user)
+                    pg_literal(&user.user)
                 );
                 missing(&user.target, &query)
                     .await
@@ -126,11 +127,6 @@ impl Run<'_> {
             _ => None,
         }
     }
-}
-
-/// A SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Whether `query` finds no row on the PostgreSQL server of `target` (asked as `postgres`,
